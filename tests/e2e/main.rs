@@ -1,0 +1,76 @@
+//! End-to-end: the built component, served by a real host (`scripts/serve`: spin when it is on
+//! PATH or HOST=spin, else wasmtime), checked over real HTTP. One host serves every check.
+//!
+//!     cargo test --test e2e [-- FILTER]      (make test builds the component first)
+//!
+//! LOAD_REQUESTS sets the size of the `load` check (make load-local runs 100,000).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod contract;
+mod load;
+mod odd_requests;
+
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use support::Server;
+
+type Check = fn(&Server) -> Result<()>;
+
+const CHECKS: &[(&str, Check)] = &[
+    ("contract::time", contract::time),
+    ("contract::nanotime", contract::nanotime),
+    ("contract::healthz", contract::healthz),
+    ("contract::head_matches_get", contract::head_matches_get),
+    ("contract::query_is_ignored", contract::query_is_ignored),
+    ("contract::not_found", contract::not_found),
+    ("contract::method_not_allowed", contract::method_not_allowed),
+    ("contract::one_log_line_per_request", contract::one_log_line_per_request),
+    ("odd_requests::grid", odd_requests::grid),
+    ("load::sustained", load::sustained),
+];
+
+/// The artifact spin.toml names, so that tests, `make` and `spin up` all serve the same file.
+fn component_path() -> Result<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("spin.toml"))?;
+    let source = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("source = \"")?.strip_suffix('"'))
+        .context("spin.toml has no component source")?;
+    let wasm = root.join(source);
+    anyhow::ensure!(wasm.is_file(), "{} is missing: run `make build` (make test does) first", wasm.display());
+    Ok(wasm)
+}
+
+fn main() -> ExitCode {
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-')).unwrap_or_default();
+    let selected: Vec<_> = CHECKS.iter().filter(|(name, _)| name.contains(&filter)).collect();
+    let server = match component_path().and_then(|wasm| Server::serve_component(&wasm)) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("could not start the host: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("\nrunning {} end-to-end checks against http://{}", selected.len(), server.addr);
+    let mut failed = Vec::new();
+    for (name, check) in selected {
+        match check(&server) {
+            Ok(()) => println!("check {name} ... ok"),
+            Err(error) => {
+                println!("check {name} ... FAILED\n    {error:#}");
+                failed.push(*name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        println!("\nend-to-end result: ok");
+        ExitCode::SUCCESS
+    } else {
+        println!("\nend-to-end result: FAILED {failed:?}");
+        ExitCode::FAILURE
+    }
+}
