@@ -9,8 +9,10 @@ CARGO_FUZZ_VERSION := 0.13.2
 SPIN_VERSION := v3.6.3
 SHIM_VERSION := v0.24.0
 K3D_VERSION := v5.8.3
-KIND_VERSION := v0.29.0
-KIND_NODE_IMAGE := kindest/node:v1.33.1
+KIND_VERSION := v0.24.0
+# kind v0.24 and its v1.31 node image ship containerd 1.7, whose config layout scripts/cluster patches.
+KIND_NODE_IMAGE := kindest/node:v1.31.0
+KUBECTL_VERSION := v1.31.0
 METRICS_SERVER_VERSION := v0.7.2
 K8S_SCHEMA_VERSIONS := 1.30.0 1.37.0
 
@@ -116,7 +118,7 @@ push: build ## Push the component to REGISTRY as IMAGE:TAG (spin registry push, 
 	scripts/push $(WASM) $(REF)
 
 cluster-tools: ## Install spin, k3d, kind and kubectl at the pinned versions into .tools/bin
-	SPIN_VERSION=$(SPIN_VERSION) K3D_VERSION=$(K3D_VERSION) KIND_VERSION=$(KIND_VERSION) \
+	SPIN_VERSION=$(SPIN_VERSION) K3D_VERSION=$(K3D_VERSION) KIND_VERSION=$(KIND_VERSION) KUBECTL_VERSION=$(KUBECTL_VERSION) \
 		TOOLS_BIN=$(TOOLS_BIN) scripts/cluster-tools
 
 cluster: ## Create a k3d (or CLUSTER=kind) cluster with containerd-shim-spin, a registry and port 30080
