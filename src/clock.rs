@@ -94,13 +94,13 @@ impl UnixTime {
     /// instance lives for one request and has no process clock to report.
     pub fn go_string(self) -> String {
         let c = self.civil();
-        let mut out = format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            c.year, c.month, c.day, c.hour, c.minute, c.second
-        );
+        let mut out = String::with_capacity(40);
+        push_date_and_clock(&mut out, &c, ' ');
         if c.nanos != 0 {
-            let digits = format!(".{:09}", c.nanos);
-            out.push_str(digits.trim_end_matches('0'));
+            let mut fraction = String::with_capacity(10);
+            fraction.push('.');
+            push_padded(&mut fraction, c.nanos.into(), 9);
+            out.push_str(fraction.trim_end_matches('0'));
         }
         out.push_str(" +0000 UTC");
         out
@@ -109,11 +109,33 @@ impl UnixTime {
     /// RFC 3339 with all nine fraction digits, the form log collectors parse.
     pub fn rfc3339(self) -> String {
         let c = self.civil();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-            c.year, c.month, c.day, c.hour, c.minute, c.second, c.nanos
-        )
+        let mut out = String::with_capacity(30);
+        push_date_and_clock(&mut out, &c, 'T');
+        out.push('.');
+        push_padded(&mut out, c.nanos.into(), 9);
+        out.push('Z');
+        out
     }
+}
+
+// The renderings are built by hand rather than with `format!`: core::fmt would be the largest
+// thing in the component (see the README's size figures).
+
+/// `YYYY-MM-DD<separator>hh:mm:ss`.
+fn push_date_and_clock(out: &mut String, c: &Civil, separator: char) {
+    push_padded(out, c.year.unsigned_abs(), 4); // the supported range has no negative years
+    for (before, value) in [('-', c.month), ('-', c.day), (separator, c.hour), (':', c.minute), (':', c.second)] {
+        out.push(before);
+        push_padded(out, value.into(), 2);
+    }
+}
+
+/// `value` in decimal, zero-padded on the left to `width` digits.
+fn push_padded(out: &mut String, value: u64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value);
+    out.extend(std::iter::repeat('0').take(width.saturating_sub(digits.len())));
+    out.push_str(digits);
 }
 
 /// Proleptic Gregorian date of a day count from 1970-01-01 (Howard Hinnant's `civil_from_days`).

@@ -72,7 +72,7 @@ pub fn respond(method: &str, path_with_query: &str, now: UnixTime) -> Reply {
         (Some(route), "GET" | "HEAD") => {
             let body = match route {
                 Route::Time => Body::Time { time: now.go_string() },
-                Route::NanoTime => Body::NanoTime { nano_time: now.unix_nanos().to_string() },
+                Route::NanoTime => Body::NanoTime { nano_time: itoa::Buffer::new().format(now.unix_nanos()).to_string() },
                 Route::Healthz => Body::Health { status: "ok" },
             };
             (200, CLOCK_HEADERS, body)
@@ -89,15 +89,23 @@ pub fn path_only(path_with_query: &str) -> &str {
     path_with_query.split_once('?').map_or(path_with_query, |(path, _)| path)
 }
 
-/// One line per request for stdout, which `kubectl logs` shows: time, method, path, status.
+/// One line per request for stdout, which `kubectl logs` shows: time, method, path, status,
+/// and the newline.
 pub fn log_line(now: UnixTime, method: &str, path_with_query: &str, status: u16) -> String {
-    format!("{} {method} {} {status}", now.rfc3339(), path_only(path_with_query))
+    let mut line = now.rfc3339();
+    for field in [method, path_only(path_with_query), itoa::Buffer::new().format(status)] {
+        line.push(' ');
+        line.push_str(field);
+    }
+    line.push('\n');
+    line
 }
 
 /// JSON plus the newline Go's `json.Encoder` writes.
 fn json_line(body: &Body) -> String {
-    // Serializing strings into a String cannot fail: no maps with non-string keys, no I/O.
-    let mut line = serde_json::to_string(body).expect("string-only JSON serializes");
+    // Serializing these string-only shapes cannot fail (no maps, no I/O); were it ever to, an
+    // empty body is better than a trap.
+    let mut line = serde_json::to_string(body).unwrap_or_default();
     line.push('\n');
     line
 }
@@ -186,6 +194,6 @@ mod tests {
 
     #[test]
     fn log_line_has_time_method_path_status() {
-        assert_eq!(log_line(now(), "GET", "/time?x=1", 200), "2026-11-22T18:10:03.299894067Z GET /time 200");
+        assert_eq!(log_line(now(), "GET", "/time?x=1", 200), "2026-11-22T18:10:03.299894067Z GET /time 200\n");
     }
 }

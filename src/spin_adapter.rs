@@ -2,24 +2,53 @@
 
 use crate::clock::UnixTime;
 use crate::routes::{log_line, respond};
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
-use std::io::Write;
 
-/// Takes the raw `IncomingRequest` rather than `Request` so that the body is never read:
-/// no route needs it, and a client cannot make the conversion fail.
+/// The two-argument form hands the response to the host directly: no request body is read (no
+/// route needs one, so a client cannot make reading it fail) and no intermediate `Response` map.
 #[http_component]
-fn handle_time_service(request: IncomingRequest) -> Response {
+async fn handle_time_service(request: IncomingRequest, response_out: ResponseOutparam) {
     let now = UnixTime::now();
-    let method = request.method().to_string();
+    let method = method_name(request.method());
     let path_with_query = request.path_with_query().unwrap_or_default();
     let reply = respond(&method, &path_with_query, now);
-    // A lost log line must not fail the request, so the write error is dropped, not unwrapped.
-    let _ = writeln!(std::io::stdout(), "{}", log_line(now, &method, &path_with_query, reply.status));
-    let mut response = Response::builder();
-    response.status(reply.status);
+    write_stdout(&log_line(now, &method, &path_with_query, reply.status));
+
+    let headers = Fields::new();
     for &(name, value) in reply.headers {
-        response.header(name, value);
+        let _ = headers.append(&name.to_string(), &value.as_bytes().to_vec());
     }
-    response.body(reply.body).build()
+    let response = OutgoingResponse::new(headers);
+    let _ = response.set_status_code(reply.status);
+    let _ = response_out.set_with_body(response, reply.body.into_bytes()).await;
+}
+
+/// The method as sent. (`Method`'s `Display` would do, but would pull core::fmt into the component.)
+fn method_name(method: Method) -> String {
+    match method {
+        Method::Get => "GET".into(),
+        Method::Head => "HEAD".into(),
+        Method::Post => "POST".into(),
+        Method::Put => "PUT".into(),
+        Method::Delete => "DELETE".into(),
+        Method::Connect => "CONNECT".into(),
+        Method::Options => "OPTIONS".into(),
+        Method::Trace => "TRACE".into(),
+        Method::Patch => "PATCH".into(),
+        Method::Other(other) => other,
+    }
+}
+
+/// Writes to the component's stdout, which becomes the pod's log. Straight to the WASI stream:
+/// `std::io::stdout` would add its buffering, locking and panic paths to the component. A lost
+/// log line must not fail the request, so a write error ends the write and nothing else.
+fn write_stdout(text: &str) {
+    let stdout = wasi::cli::stdout::get_stdout();
+    for chunk in text.as_bytes().chunks(4096) {
+        // 4096 bytes is the most one blocking-write-and-flush call accepts.
+        if stdout.blocking_write_and_flush(chunk).is_err() {
+            return;
+        }
+    }
 }
