@@ -15,6 +15,8 @@ KIND_NODE_IMAGE := kindest/node:v1.31.0
 KUBECTL_VERSION := v1.31.0
 METRICS_SERVER_VERSION := v0.7.2
 K8S_SCHEMA_VERSIONS := 1.30.0 1.37.0
+# Python linters and validators, in their own virtualenv (.tools/venv).
+PYTHON_TOOLS := kubernetes-validate==1.37.0 yamllint==1.38.0 checkov==3.3.30 zizmor==1.32.0 check-jsonschema==0.39.0
 
 # The artifact is the one spin.toml names, so `spin up`, wasmtime and the tests serve one file.
 WASM := $(shell sed -n 's/^source = "\(.*\)"$$/\1/p' spin.toml)
@@ -31,10 +33,13 @@ CLUSTER ?= k3d
 CLUSTER_NAME ?= time-service
 NODE_PORT := 30080
 
-# Tools cargo installs go to cargo's bin directory; the cluster tools to .tools/bin.
+# Tools cargo installs go to cargo's bin directory, the Python ones to .tools/venv, the cluster
+# tools to .tools/bin.
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 TOOLS_BIN := $(CURDIR)/.tools/bin
-export PATH := $(CARGO_BIN):$(TOOLS_BIN):$(PATH)
+VENV := $(CURDIR)/.tools/venv
+export PATH := $(CARGO_BIN):$(TOOLS_BIN):$(VENV)/bin:$(PATH)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
 .PHONY: help tools cluster-tools build run test test-unit test-e2e test-push test-manifests test-workflows \
@@ -46,8 +51,12 @@ help: ## List the targets
 
 ## ---- Build, run, test ---------------------------------------------------------------------
 
-tools: ## Install what build, run and test need (rustup targets, wasmtime, wkg, oha, cargo-fuzz)
-	rustup target add wasm32-wasip1 wasm32-wasip2
+tools: ## Install what build, run and test need: Rust targets, nightly, cargo, Python and apt tools
+	rustup target add wasm32-wasip2
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	command -v docker-registry >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry; }
+	test -x $(VENV)/bin/checkov || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
 	@$(call cargo-install,wasmtime,$(WASMTIME_CRATE))
 	@$(call cargo-install,wkg,wkg@$(WKG_VERSION))
 	@$(call cargo-install,oha,oha@$(OHA_VERSION))

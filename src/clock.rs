@@ -31,9 +31,15 @@ pub struct Civil {
 
 impl UnixTime {
     /// The first supported instant, 0001-01-01T00:00:00Z.
-    pub const MIN: UnixTime = UnixTime { secs: -62_135_596_800, nanos: 0 };
+    pub const MIN: UnixTime = UnixTime {
+        secs: -62_135_596_800,
+        nanos: 0,
+    };
     /// The last supported instant, 9999-12-31T23:59:59.999999999Z.
-    pub const MAX: UnixTime = UnixTime { secs: 253_402_300_799, nanos: NANOS_PER_SEC - 1 };
+    pub const MAX: UnixTime = UnixTime {
+        secs: 253_402_300_799,
+        nanos: NANOS_PER_SEC - 1,
+    };
 
     /// `None` unless `nanos` is below one second and the instant is in the supported range.
     pub fn new(secs: i64, nanos: u32) -> Option<UnixTime> {
@@ -48,14 +54,20 @@ impl UnixTime {
     /// Clocks before 1970 are possible (a host with an unset clock), so they are handled, not unwrapped.
     pub fn from_system_time(time: SystemTime) -> UnixTime {
         match time.duration_since(UNIX_EPOCH) {
-            Ok(after) => UnixTime { secs: after.as_secs() as i64, nanos: after.subsec_nanos() },
+            Ok(after) => UnixTime {
+                secs: after.as_secs() as i64,
+                nanos: after.subsec_nanos(),
+            },
             Err(before) => {
                 let before = before.duration();
                 let (secs, nanos) = (-(before.as_secs() as i64), before.subsec_nanos());
                 if nanos == 0 {
                     UnixTime { secs, nanos }
                 } else {
-                    UnixTime { secs: secs - 1, nanos: NANOS_PER_SEC - nanos }
+                    UnixTime {
+                        secs: secs - 1,
+                        nanos: NANOS_PER_SEC - nanos,
+                    }
                 }
             }
         }
@@ -124,7 +136,13 @@ impl UnixTime {
 /// `YYYY-MM-DD<separator>hh:mm:ss`.
 fn push_date_and_clock(out: &mut String, c: &Civil, separator: char) {
     push_padded(out, c.year.unsigned_abs(), 4); // the supported range has no negative years
-    for (before, value) in [('-', c.month), ('-', c.day), (separator, c.hour), (':', c.minute), (':', c.second)] {
+    for (before, value) in [
+        ('-', c.month),
+        ('-', c.day),
+        (separator, c.hour),
+        (':', c.minute),
+        (':', c.second),
+    ] {
         out.push(before);
         push_padded(out, value.into(), 2);
     }
@@ -143,11 +161,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + 719_468; // days since 0000-03-01, so leap days fall at the end of a year
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 } as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -169,9 +192,18 @@ mod tests {
 
     #[test]
     fn fraction_loses_trailing_zeros_only() {
-        assert_eq!(at(0, 500_000_000).go_string(), "1970-01-01 00:00:00.5 +0000 UTC");
-        assert_eq!(at(0, 1).go_string(), "1970-01-01 00:00:00.000000001 +0000 UTC");
-        assert_eq!(at(0, 120_000).go_string(), "1970-01-01 00:00:00.00012 +0000 UTC");
+        assert_eq!(
+            at(0, 500_000_000).go_string(),
+            "1970-01-01 00:00:00.5 +0000 UTC"
+        );
+        assert_eq!(
+            at(0, 1).go_string(),
+            "1970-01-01 00:00:00.000000001 +0000 UTC"
+        );
+        assert_eq!(
+            at(0, 120_000).go_string(),
+            "1970-01-01 00:00:00.00012 +0000 UTC"
+        );
     }
 
     #[test]
@@ -183,15 +215,24 @@ mod tests {
 
     #[test]
     fn leap_day_and_range_ends() {
-        assert_eq!(at(951_782_400, 0).go_string(), "2000-02-29 00:00:00 +0000 UTC");
+        assert_eq!(
+            at(951_782_400, 0).go_string(),
+            "2000-02-29 00:00:00 +0000 UTC"
+        );
         assert_eq!(UnixTime::MIN.go_string(), "0001-01-01 00:00:00 +0000 UTC");
-        assert_eq!(UnixTime::MAX.go_string(), "9999-12-31 23:59:59.999999999 +0000 UTC");
+        assert_eq!(
+            UnixTime::MAX.go_string(),
+            "9999-12-31 23:59:59.999999999 +0000 UTC"
+        );
     }
 
     #[test]
     fn new_rejects_what_is_out_of_range() {
         assert_eq!(UnixTime::new(0, NANOS_PER_SEC), None);
-        assert_eq!(UnixTime::new(UnixTime::MIN.secs - 1, NANOS_PER_SEC - 1), None);
+        assert_eq!(
+            UnixTime::new(UnixTime::MIN.secs - 1, NANOS_PER_SEC - 1),
+            None
+        );
         assert_eq!(UnixTime::new(UnixTime::MAX.secs + 1, 0), None);
     }
 
@@ -199,14 +240,23 @@ mod tests {
     fn system_time_before_the_epoch_borrows_a_second() {
         let before = UNIX_EPOCH - Duration::new(1, 250_000_000);
         assert_eq!(UnixTime::from_system_time(before), at(-2, 750_000_000));
-        assert_eq!(UnixTime::from_system_time(UNIX_EPOCH - Duration::from_secs(3)), at(-3, 0));
+        assert_eq!(
+            UnixTime::from_system_time(UNIX_EPOCH - Duration::from_secs(3)),
+            at(-3, 0)
+        );
         assert_eq!(at(-2, 750_000_000).unix_nanos(), -1_250_000_000);
-        assert_eq!(at(-2, 750_000_000).go_string(), "1969-12-31 23:59:58.75 +0000 UTC");
+        assert_eq!(
+            at(-2, 750_000_000).go_string(),
+            "1969-12-31 23:59:58.75 +0000 UTC"
+        );
     }
 
     #[test]
     fn system_time_after_the_epoch() {
         let after = UNIX_EPOCH + Duration::new(1_795_371_003, 299_894_067);
-        assert_eq!(UnixTime::from_system_time(after), at(1_795_371_003, 299_894_067));
+        assert_eq!(
+            UnixTime::from_system_time(after),
+            at(1_795_371_003, 299_894_067)
+        );
     }
 }

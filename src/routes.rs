@@ -71,29 +71,62 @@ pub fn respond(method: &str, path_with_query: &str, now: UnixTime) -> Reply {
     let (status, headers, body) = match (Route::find(path), method) {
         (Some(route), "GET" | "HEAD") => {
             let body = match route {
-                Route::Time => Body::Time { time: now.go_string() },
-                Route::NanoTime => Body::NanoTime { nano_time: itoa::Buffer::new().format(now.unix_nanos()).to_string() },
+                Route::Time => Body::Time {
+                    time: now.go_string(),
+                },
+                Route::NanoTime => Body::NanoTime {
+                    nano_time: itoa::Buffer::new().format(now.unix_nanos()).to_string(),
+                },
                 Route::Healthz => Body::Health { status: "ok" },
             };
             (200, CLOCK_HEADERS, body)
         }
-        (Some(_), _) => (405, NOT_ALLOWED_HEADERS, Body::MethodNotAllowed { error: "method not allowed", method, path }),
-        (None, _) => (404, ERROR_HEADERS, Body::NotFound { error: "not found", path }),
+        (Some(_), _) => (
+            405,
+            NOT_ALLOWED_HEADERS,
+            Body::MethodNotAllowed {
+                error: "method not allowed",
+                method,
+                path,
+            },
+        ),
+        (None, _) => (
+            404,
+            ERROR_HEADERS,
+            Body::NotFound {
+                error: "not found",
+                path,
+            },
+        ),
     };
-    let body = if is_head { String::new() } else { json_line(&body) };
-    Reply { status, headers, body }
+    let body = if is_head {
+        String::new()
+    } else {
+        json_line(&body)
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// The request path without its query string.
 pub fn path_only(path_with_query: &str) -> &str {
-    path_with_query.split_once('?').map_or(path_with_query, |(path, _)| path)
+    path_with_query
+        .split_once('?')
+        .map_or(path_with_query, |(path, _)| path)
 }
 
 /// One line per request for stdout, which `kubectl logs` shows: time, method, path, status,
 /// and the newline.
 pub fn log_line(now: UnixTime, method: &str, path_with_query: &str, status: u16) -> String {
     let mut line = now.rfc3339();
-    for field in [method, path_only(path_with_query), itoa::Buffer::new().format(status)] {
+    for field in [
+        method,
+        path_only(path_with_query),
+        itoa::Buffer::new().format(status),
+    ] {
         line.push(' ');
         line.push_str(field);
     }
@@ -119,14 +152,21 @@ mod tests {
     }
 
     fn header(reply: &Reply, name: &str) -> Option<&'static str> {
-        reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        reply
+            .headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     #[test]
     fn time_in_gos_layout_with_a_newline() {
         let reply = respond("GET", "/time", now());
         assert_eq!(reply.status, 200);
-        assert_eq!(reply.body, "{\"time\":\"2026-11-22 18:10:03.299894067 +0000 UTC\"}\n");
+        assert_eq!(
+            reply.body,
+            "{\"time\":\"2026-11-22 18:10:03.299894067 +0000 UTC\"}\n"
+        );
         assert_eq!(header(&reply, "content-type"), Some("application/json"));
         assert_eq!(header(&reply, "cache-control"), Some("no-store"));
     }
@@ -142,7 +182,10 @@ mod tests {
     #[test]
     fn healthz() {
         let reply = respond("GET", "/healthz", now());
-        assert_eq!((reply.status, reply.body.as_str()), (200, "{\"status\":\"ok\"}\n"));
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (200, "{\"status\":\"ok\"}\n")
+        );
         assert_eq!(header(&reply, "content-type"), Some("application/json"));
     }
 
@@ -150,7 +193,11 @@ mod tests {
     fn head_is_get_without_a_body() {
         for path in ["/time", "/nanotime", "/healthz", "/missing"] {
             let (get, head) = (respond("GET", path, now()), respond("HEAD", path, now()));
-            assert_eq!((head.status, head.headers), (get.status, get.headers), "{path}");
+            assert_eq!(
+                (head.status, head.headers),
+                (get.status, get.headers),
+                "{path}"
+            );
             assert_eq!(head.body, "", "{path}");
         }
         let head = respond("HEAD", "/time", now());
@@ -159,31 +206,57 @@ mod tests {
 
     #[test]
     fn query_strings_are_ignored() {
-        assert_eq!(respond("GET", "/time?tz=Europe/Paris&x", now()), respond("GET", "/time", now()));
-        assert_eq!(respond("GET", "/nanotime?", now()), respond("GET", "/nanotime", now()));
-        assert_eq!(respond("GET", "/nope?a=b", now()).body, "{\"error\":\"not found\",\"path\":\"/nope\"}\n");
+        assert_eq!(
+            respond("GET", "/time?tz=Europe/Paris&x", now()),
+            respond("GET", "/time", now())
+        );
+        assert_eq!(
+            respond("GET", "/nanotime?", now()),
+            respond("GET", "/nanotime", now())
+        );
+        assert_eq!(
+            respond("GET", "/nope?a=b", now()).body,
+            "{\"error\":\"not found\",\"path\":\"/nope\"}\n"
+        );
     }
 
     #[test]
     fn unknown_paths_are_json_404s() {
-        for path in ["/", "", "/time/", "/TIME", "//time", "/time%00", "/a\"b\\c", "/%zz/../time"] {
+        for path in [
+            "/",
+            "",
+            "/time/",
+            "/TIME",
+            "//time",
+            "/time%00",
+            "/a\"b\\c",
+            "/%zz/../time",
+        ] {
             let reply = respond("GET", path, now());
             assert_eq!(reply.status, 404, "{path}");
             assert_eq!(header(&reply, "content-type"), Some("application/json"));
             let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-            assert_eq!(body, serde_json::json!({"error": "not found", "path": path}));
+            assert_eq!(
+                body,
+                serde_json::json!({"error": "not found", "path": path})
+            );
         }
     }
 
     #[test]
     fn other_methods_on_a_route_are_405_with_allow() {
-        for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "get", "BREW"] {
+        for method in [
+            "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "get", "BREW",
+        ] {
             let reply = respond(method, "/time?q", now());
             assert_eq!(reply.status, 405, "{method}");
             assert_eq!(header(&reply, "allow"), Some("GET, HEAD"));
             assert_eq!(header(&reply, "content-type"), Some("application/json"));
             let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-            assert_eq!(body, serde_json::json!({"error": "method not allowed", "method": method, "path": "/time"}));
+            assert_eq!(
+                body,
+                serde_json::json!({"error": "method not allowed", "method": method, "path": "/time"})
+            );
         }
     }
 
@@ -194,6 +267,9 @@ mod tests {
 
     #[test]
     fn log_line_has_time_method_path_status() {
-        assert_eq!(log_line(now(), "GET", "/time?x=1", 200), "2026-11-22T18:10:03.299894067Z GET /time 200\n");
+        assert_eq!(
+            log_line(now(), "GET", "/time?x=1", 200),
+            "2026-11-22T18:10:03.299894067Z GET /time 200\n"
+        );
     }
 }

@@ -21,7 +21,9 @@ async fn handle_time_service(request: IncomingRequest, response_out: ResponseOut
     }
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(reply.status);
-    let _ = response_out.set_with_body(response, reply.body.into_bytes()).await;
+    let _ = response_out
+        .set_with_body(response, reply.body.into_bytes())
+        .await;
 }
 
 /// The method as sent. (`Method`'s `Display` would do, but would pull core::fmt into the component.)

@@ -9,7 +9,10 @@ mod go_layout;
 use go_layout::parse_go_string;
 
 fn any_supported_instant() -> impl Strategy<Value = UnixTime> {
-    (UnixTime::MIN.secs()..=UnixTime::MAX.secs(), 0..1_000_000_000u32)
+    (
+        UnixTime::MIN.secs()..=UnixTime::MAX.secs(),
+        0..1_000_000_000u32,
+    )
         .prop_map(|(secs, nanos)| UnixTime::new(secs, nanos).unwrap())
 }
 

@@ -31,16 +31,29 @@ fn vectors() -> Vec<Vector<'static>> {
 fn there_are_enough_vectors_over_the_whole_range() {
     let vectors = vectors();
     assert!(vectors.len() >= 1000, "only {} vectors", vectors.len());
-    assert!(vectors.iter().any(|v| v.go_string.starts_with("0001-01-01 ")));
-    assert!(vectors.iter().any(|v| v.go_string.starts_with("9999-12-31 ")));
-    assert!(vectors.iter().any(|v| v.unix_nano.is_none()), "no vector past Go's UnixNano range");
+    assert!(vectors
+        .iter()
+        .any(|v| v.go_string.starts_with("0001-01-01 ")));
+    assert!(vectors
+        .iter()
+        .any(|v| v.go_string.starts_with("9999-12-31 ")));
+    assert!(
+        vectors.iter().any(|v| v.unix_nano.is_none()),
+        "no vector past Go's UnixNano range"
+    );
 }
 
 #[test]
 fn go_string_matches_go() {
     for v in vectors() {
         let time = UnixTime::new(v.secs, v.nanos).expect("vectors stay in the supported range");
-        assert_eq!(time.go_string(), v.go_string, "secs={} nanos={}", v.secs, v.nanos);
+        assert_eq!(
+            time.go_string(),
+            v.go_string,
+            "secs={} nanos={}",
+            v.secs,
+            v.nanos
+        );
     }
 }
 
@@ -52,7 +65,12 @@ fn unix_nanos_matches_go_where_go_has_one() {
         match v.unix_nano {
             Some(go) => assert_eq!(exact.to_string(), go, "secs={} nanos={}", v.secs, v.nanos),
             // Where Go overflows, ours is still exact rather than wrapped.
-            None => assert!(i64::try_from(exact).is_err(), "secs={} nanos={}", v.secs, v.nanos),
+            None => assert!(
+                i64::try_from(exact).is_err(),
+                "secs={} nanos={}",
+                v.secs,
+                v.nanos
+            ),
         }
     }
 }

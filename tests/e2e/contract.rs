@@ -12,45 +12,89 @@ const ROUTES: [&str; 3] = ["/time", "/nanotime", "/healthz"];
 const CLOCK_SLACK_NANOS: i128 = 5_000_000_000;
 
 fn expect(response: &Response, status: u16, headers: &[(&str, &str)]) -> Result<()> {
-    ensure!(response.status == status, "status {} instead of {status}: {response:?}", response.status);
+    ensure!(
+        response.status == status,
+        "status {} instead of {status}: {response:?}",
+        response.status
+    );
     for (name, value) in headers {
-        ensure!(response.header(name) == Some(value), "{name}: {:?} instead of {value:?}", response.header(name));
+        ensure!(
+            response.header(name) == Some(value),
+            "{name}: {:?} instead of {value:?}",
+            response.header(name)
+        );
     }
     Ok(())
 }
 
 /// The body is one JSON object followed by exactly one newline, as Go's encoder writes it.
 fn json_line(response: &Response) -> Result<Value> {
-    ensure!(response.body.ends_with(b"}\n") && !response.body.ends_with(b"\n\n"), "body {:?}", String::from_utf8_lossy(&response.body));
+    ensure!(
+        response.body.ends_with(b"}\n") && !response.body.ends_with(b"\n\n"),
+        "body {:?}",
+        String::from_utf8_lossy(&response.body)
+    );
     response.json()
 }
 
 fn now_nanos() -> i128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i128
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128
 }
 
 fn ensure_near_now(nanos: i128) -> Result<()> {
-    ensure!((nanos - now_nanos()).abs() < CLOCK_SLACK_NANOS, "served instant {nanos} is not now ({})", now_nanos());
+    ensure!(
+        (nanos - now_nanos()).abs() < CLOCK_SLACK_NANOS,
+        "served instant {nanos} is not now ({})",
+        now_nanos()
+    );
     Ok(())
 }
 
 pub fn time(server: &Server) -> Result<()> {
     let response = server.send("GET", "/time")?;
-    expect(&response, 200, &[("content-type", "application/json"), ("cache-control", "no-store")])?;
+    expect(
+        &response,
+        200,
+        &[
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+        ],
+    )?;
     let body = json_line(&response)?;
     let text = body["time"].as_str().context("no string field `time`")?;
-    ensure!(body.as_object().unwrap().len() == 1, "extra fields in {body}");
+    ensure!(
+        body.as_object().unwrap().len() == 1,
+        "extra fields in {body}"
+    );
     let instant = parse_go_string(text).with_context(|| format!("{text:?} is not Go's layout"))?;
     ensure_near_now(instant.unix_nanos())
 }
 
 pub fn nanotime(server: &Server) -> Result<()> {
     let response = server.send("GET", "/nanotime")?;
-    expect(&response, 200, &[("content-type", "application/json"), ("cache-control", "no-store")])?;
+    expect(
+        &response,
+        200,
+        &[
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+        ],
+    )?;
     let body = json_line(&response)?;
-    let text = body["nanoTime"].as_str().context("no string field `nanoTime`")?;
-    ensure!(body.as_object().unwrap().len() == 1, "extra fields in {body}");
-    ensure!(text.bytes().all(|b| b.is_ascii_digit()), "{text:?} is not a decimal string");
+    let text = body["nanoTime"]
+        .as_str()
+        .context("no string field `nanoTime`")?;
+    ensure!(
+        body.as_object().unwrap().len() == 1,
+        "extra fields in {body}"
+    );
+    ensure!(
+        text.bytes().all(|b| b.is_ascii_digit()),
+        "{text:?} is not a decimal string"
+    );
     ensure_near_now(text.parse()?)
 }
 
@@ -66,7 +110,10 @@ fn resource_headers(response: &Response) -> Vec<(String, String)> {
     let mut headers: Vec<_> = response
         .headers
         .iter()
-        .filter(|(name, _)| !["date", "content-length", "transfer-encoding", "connection"].contains(&name.to_ascii_lowercase().as_str()))
+        .filter(|(name, _)| {
+            !["date", "content-length", "transfer-encoding", "connection"]
+                .contains(&name.to_ascii_lowercase().as_str())
+        })
         .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
         .collect();
     headers.sort();
@@ -76,8 +123,18 @@ fn resource_headers(response: &Response) -> Vec<(String, String)> {
 pub fn head_matches_get(server: &Server) -> Result<()> {
     for path in ROUTES.iter().chain(&["/missing"]) {
         let (get, head) = (server.send("GET", path)?, server.send("HEAD", path)?);
-        ensure!(head.status == get.status, "{path}: HEAD {} GET {}", head.status, get.status);
-        ensure!(resource_headers(&head) == resource_headers(&get), "{path}: HEAD {:?} GET {:?}", head.headers, get.headers);
+        ensure!(
+            head.status == get.status,
+            "{path}: HEAD {} GET {}",
+            head.status,
+            get.status
+        );
+        ensure!(
+            resource_headers(&head) == resource_headers(&get),
+            "{path}: HEAD {:?} GET {:?}",
+            head.headers,
+            get.headers
+        );
         ensure!(head.body.is_empty(), "{path}: HEAD has a body");
     }
     Ok(())
@@ -99,7 +156,10 @@ pub fn not_found(server: &Server) -> Result<()> {
         for method in ["GET", "POST"] {
             let response = server.send(method, path)?;
             expect(&response, 404, &[("content-type", "application/json")])?;
-            ensure!(json_line(&response)? == json!({"error": "not found", "path": path}), "{method} {path}");
+            ensure!(
+                json_line(&response)? == json!({"error": "not found", "path": path}),
+                "{method} {path}"
+            );
         }
     }
     Ok(())
@@ -109,8 +169,15 @@ pub fn method_not_allowed(server: &Server) -> Result<()> {
     for path in ROUTES {
         for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
             let response = server.send(method, path)?;
-            expect(&response, 405, &[("content-type", "application/json"), ("allow", "GET, HEAD")])?;
-            ensure!(json_line(&response)? == json!({"error": "method not allowed", "method": method, "path": path}));
+            expect(
+                &response,
+                405,
+                &[("content-type", "application/json"), ("allow", "GET, HEAD")],
+            )?;
+            ensure!(
+                json_line(&response)?
+                    == json!({"error": "method not allowed", "method": method, "path": path})
+            );
         }
     }
     Ok(())
@@ -119,17 +186,32 @@ pub fn method_not_allowed(server: &Server) -> Result<()> {
 /// The line is `<RFC 3339 UTC> <method> <path> <status>` on the host's stdout (a host may prefix it).
 pub fn one_log_line_per_request(server: &Server) -> Result<()> {
     let probe = format!("/log-probe-{}", now_nanos());
-    for (method, target, status) in [("GET", format!("{probe}?q=1"), 404), ("DELETE", "/time".to_string(), 405), ("GET", "/nanotime".to_string(), 200)] {
+    for (method, target, status) in [
+        ("GET", format!("{probe}?q=1"), 404),
+        ("DELETE", "/time".to_string(), 405),
+        ("GET", "/nanotime".to_string(), 200),
+    ] {
         let before = server.output().len();
         server.send(method, &target)?;
         let path = target.split('?').next().unwrap();
         let suffix = format!(" {method} {path} {status}");
-        let line = server.wait_for_line(|line| line.ends_with(&suffix) && line.contains(&probe) == target.contains(&probe))?;
-        let stamp = line.strip_suffix(&suffix).unwrap().rsplit(' ').next().unwrap_or_default();
-        let instant = parse_rfc3339(stamp).with_context(|| format!("no RFC 3339 UTC time in {line:?}"))?;
+        let line = server.wait_for_line(|line| {
+            line.ends_with(&suffix) && line.contains(&probe) == target.contains(&probe)
+        })?;
+        let stamp = line
+            .strip_suffix(&suffix)
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default();
+        let instant =
+            parse_rfc3339(stamp).with_context(|| format!("no RFC 3339 UTC time in {line:?}"))?;
         ensure_near_now(instant.unix_nanos())?;
         if target.contains(&probe) {
-            let count = server.output()[before..].iter().filter(|l| l.contains(&probe)).count();
+            let count = server.output()[before..]
+                .iter()
+                .filter(|l| l.contains(&probe))
+                .count();
             ensure!(count == 1, "{count} log lines for one request");
         }
     }

@@ -27,7 +27,10 @@ const CHECKS: &[(&str, Check)] = &[
     ("contract::query_is_ignored", contract::query_is_ignored),
     ("contract::not_found", contract::not_found),
     ("contract::method_not_allowed", contract::method_not_allowed),
-    ("contract::one_log_line_per_request", contract::one_log_line_per_request),
+    (
+        "contract::one_log_line_per_request",
+        contract::one_log_line_per_request,
+    ),
     ("odd_requests::grid", odd_requests::grid),
     ("load::sustained", load::sustained),
 ];
@@ -41,13 +44,23 @@ fn component_path() -> Result<PathBuf> {
         .find_map(|line| line.strip_prefix("source = \"")?.strip_suffix('"'))
         .context("spin.toml has no component source")?;
     let wasm = root.join(source);
-    anyhow::ensure!(wasm.is_file(), "{} is missing: run `make build` (make test does) first", wasm.display());
+    anyhow::ensure!(
+        wasm.is_file(),
+        "{} is missing: run `make build` (make test does) first",
+        wasm.display()
+    );
     Ok(wasm)
 }
 
 fn main() -> ExitCode {
-    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-')).unwrap_or_default();
-    let selected: Vec<_> = CHECKS.iter().filter(|(name, _)| name.contains(&filter)).collect();
+    let filter = std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with('-'))
+        .unwrap_or_default();
+    let selected: Vec<_> = CHECKS
+        .iter()
+        .filter(|(name, _)| name.contains(&filter))
+        .collect();
     let server = match component_path().and_then(|wasm| Server::serve_component(&wasm)) {
         Ok(server) => server,
         Err(error) => {
@@ -55,7 +68,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("\nrunning {} end-to-end checks against http://{}", selected.len(), server.addr);
+    println!(
+        "\nrunning {} end-to-end checks against http://{}",
+        selected.len(),
+        server.addr
+    );
     let mut failed = Vec::new();
     for (name, check) in selected {
         match check(&server) {

@@ -11,18 +11,33 @@ pub fn parse_go_string(text: &str) -> Option<UnixTime> {
     let [year, month, day] = fields(date, '-')?;
     let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
     let [hour, minute, second] = fields(hms, ':')?;
-    if fraction.len() > 9 || fraction.ends_with('0') || (clock.contains('.') && fraction.is_empty()) {
+    if fraction.len() > 9 || fraction.ends_with('0') || (clock.contains('.') && fraction.is_empty())
+    {
         return None;
     }
-    let nanos: u32 = if fraction.is_empty() { 0 } else { format!("{fraction:0<9}").parse().ok()? };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    let nanos: u32 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<9}").parse().ok()?
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
-    UnixTime::new(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second, nanos)
+    UnixTime::new(
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second,
+        nanos,
+    )
 }
 
 fn fields(text: &str, separator: char) -> Option<[i64; 3]> {
-    let mut parts = text.splitn(3, separator).map(|part| part.parse::<i64>().ok());
+    let mut parts = text
+        .splitn(3, separator)
+        .map(|part| part.parse::<i64>().ok());
     Some([parts.next()??, parts.next()??, parts.next()??])
 }
 

@@ -15,6 +15,13 @@ use std::time::{Duration, Instant};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What becomes of a server's stdout: the tests read the log lines; the benchmark must not pay
+/// for reading them.
+pub enum Stdout {
+    Collect,
+    Discard,
+}
+
 /// A server process on a free loopback port; its output lines are collected, and it is killed on drop.
 pub struct Server {
     pub addr: SocketAddr,
@@ -26,25 +33,38 @@ impl Server {
     /// `scripts/serve` on a free port: the project's one way to start a host (HOST picks it).
     pub fn serve_component(wasm: &Path) -> Result<Server> {
         let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/serve");
-        Server::start(|addr| {
-            let mut command = Command::new(&serve);
-            command.arg(addr.to_string()).arg(wasm);
-            command
-        })
+        Server::start(
+            |addr| {
+                let mut command = Command::new(&serve);
+                command.arg(addr.to_string()).arg(wasm);
+                command
+            },
+            Stdout::Collect,
+        )
     }
 
-    /// Starts `command(addr)` and waits until `GET /healthz` answers 200.
-    pub fn start(command: impl Fn(SocketAddr) -> Command) -> Result<Server> {
+    /// Starts `command(addr)` and waits until `GET /healthz` answers 200. Stderr is always
+    /// collected, for the error message if the server never answers.
+    pub fn start(command: impl Fn(SocketAddr) -> Command, stdout: Stdout) -> Result<Server> {
         let addr = free_loopback_addr()?;
         let mut child = command(addr)
-            .stdout(Stdio::piped())
+            .stdout(match stdout {
+                Stdout::Collect => Stdio::piped(),
+                Stdout::Discard => Stdio::null(),
+            })
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting {:?}", command(addr)))?;
         let output = Arc::new(Mutex::new(Vec::new()));
-        collect_lines(child.stdout.take().unwrap(), &output);
+        if let Some(out) = child.stdout.take() {
+            collect_lines(out, &output);
+        }
         collect_lines(child.stderr.take().unwrap(), &output);
-        let server = Server { addr, child, output };
+        let server = Server {
+            addr,
+            child,
+            output,
+        };
         server.wait_until_healthy(Duration::from_secs(120))?;
         Ok(server)
     }
@@ -60,7 +80,11 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(2));
         }
-        bail!("no 200 from {} within {limit:?}; output:\n{}", self.addr, self.output().join("\n"))
+        bail!(
+            "no 200 from {} within {limit:?}; output:\n{}",
+            self.addr,
+            self.output().join("\n")
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -81,7 +105,10 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(10));
         }
-        bail!("no such line in the server's output:\n{}", self.output().join("\n"))
+        bail!(
+            "no such line in the server's output:\n{}",
+            self.output().join("\n")
+        )
     }
 
     pub fn send(&self, method: &str, target: &str) -> Result<Response> {
@@ -124,11 +151,19 @@ pub struct Response {
 impl Response {
     /// The value of a header (names compare case-insensitively); the first if repeated.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Result<serde_json::Value> {
-        serde_json::from_slice(&self.body).with_context(|| format!("body is not JSON: {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).with_context(|| {
+            format!(
+                "body is not JSON: {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
@@ -140,13 +175,19 @@ pub fn exchange(addr: SocketAddr, request: &[u8]) -> Result<Response> {
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     stream.write_all(request)?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).context("reading the response")?;
+    stream
+        .read_to_end(&mut raw)
+        .context("reading the response")?;
     let is_head = request.starts_with(b"HEAD ");
-    parse_response(&raw, is_head).with_context(|| format!("response {:?}", String::from_utf8_lossy(&raw)))
+    parse_response(&raw, is_head)
+        .with_context(|| format!("response {:?}", String::from_utf8_lossy(&raw)))
 }
 
 fn parse_response(raw: &[u8], is_head: bool) -> Result<Response> {
-    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").context("connection closed before the end of the headers")?;
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("connection closed before the end of the headers")?;
     let head = std::str::from_utf8(&raw[..head_end])?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -155,15 +196,26 @@ fn parse_response(raw: &[u8], is_head: bool) -> Result<Response> {
         _ => bail!("bad status line {status_line:?}"),
     };
     let headers = lines
-        .map(|line| line.split_once(':').map(|(n, v)| (n.to_string(), v.trim().to_string())).context("bad header line"))
+        .map(|line| {
+            line.split_once(':')
+                .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+                .context("bad header line")
+        })
         .collect::<Result<Vec<_>>>()?;
-    let mut response = Response { status, headers, body: Vec::new() };
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     let rest = &raw[head_end + 4..];
     if is_head {
         if !rest.is_empty() {
             bail!("HEAD response has {} body bytes", rest.len());
         }
-    } else if response.header("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+    } else if response
+        .header("transfer-encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
+    {
         response.body = dechunk(rest)?;
     } else if let Some(length) = response.header("content-length") {
         let length: usize = length.parse()?;
@@ -180,8 +232,18 @@ fn parse_response(raw: &[u8], is_head: bool) -> Result<Response> {
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n").context("chunk size line cut short")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end])?.split(';').next().unwrap().trim(), 16)?;
+        let line_end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("chunk size line cut short")?;
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&rest[..line_end])?
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )?;
         rest = &rest[line_end + 2..];
         if size == 0 {
             return Ok(body);
@@ -208,17 +270,37 @@ pub struct LoadReport {
 /// Runs oha against `http://addr{path}` at `concurrency`; `amount` is oha's `-n N` or `-z 3s`.
 pub fn oha(addr: SocketAddr, path: &str, amount: &[&str], concurrency: u32) -> Result<LoadReport> {
     let output = Command::new("oha")
-        .args(["--no-tui", "--output-format", "json", "-c", &concurrency.to_string()])
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "-c",
+            &concurrency.to_string(),
+        ])
         .args(amount)
         .arg(format!("http://{addr}{path}"))
         .output()
         .context("running oha (make tools installs it)")?;
-    ensure!(output.status.success(), "oha failed: {}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).context("oha's JSON report")?;
+    ensure!(
+        output.status.success(),
+        "oha failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("oha's JSON report")?;
     let count = |field: &str, wanted: &dyn Fn(&str) -> bool| -> u64 {
-        report[field].as_object().map_or(0, |m| m.iter().filter(|(k, _)| wanted(k)).filter_map(|(_, v)| v.as_u64()).sum())
+        report[field].as_object().map_or(0, |m| {
+            m.iter()
+                .filter(|(k, _)| wanted(k))
+                .filter_map(|(_, v)| v.as_u64())
+                .sum()
+        })
     };
-    let number = |value: &serde_json::Value| value.as_f64().with_context(|| format!("oha report lacks a figure: {report}"));
+    let number = |value: &serde_json::Value| {
+        value
+            .as_f64()
+            .with_context(|| format!("oha report lacks a figure: {report}"))
+    };
     Ok(LoadReport {
         responses: count("statusCodeDistribution", &|_| true),
         non_2xx: count("statusCodeDistribution", &|code| !code.starts_with('2')),

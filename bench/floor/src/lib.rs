@@ -7,5 +7,7 @@ use spin_sdk::http_component;
 #[http_component]
 async fn hello(_request: IncomingRequest, response_out: ResponseOutparam) {
     let response = OutgoingResponse::new(Fields::new());
-    let _ = response_out.set_with_body(response, b"hello\n".to_vec()).await;
+    let _ = response_out
+        .set_with_body(response, b"hello\n".to_vec())
+        .await;
 }

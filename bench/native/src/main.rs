@@ -17,17 +17,25 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     let method = request.method().as_str();
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let reply = respond(method, target, now);
-    let _ = writeln!(std::io::stdout(), "{}", log_line(now, method, target, reply.status));
+    let _ = writeln!(
+        std::io::stdout(),
+        "{}",
+        log_line(now, method, target, reply.status)
+    );
     let mut response = Response::builder().status(reply.status);
     for &(name, value) in reply.headers {
         response = response.header(name, value);
     }
-    Ok(response.body(Full::new(Bytes::from(reply.body))).expect("valid static headers"))
+    Ok(response
+        .body(Full::new(Bytes::from(reply.body)))
+        .expect("valid static headers"))
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3000".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
     let listener = TcpListener::bind(&addr).await?;
     loop {
         let (stream, _) = listener.accept().await?;
