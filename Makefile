@@ -29,6 +29,8 @@ REGISTRY ?= localhost:5001
 IMAGE ?= time-service
 TAG ?= $(VERSION)
 REF := $(REGISTRY)/$(IMAGE):$(TAG)
+# The image k8s/kustomization.yaml renders; deploy's overlay swaps it for the one it pushed.
+BASE_IMAGE := $(shell sed -n 's/^ *newName: //p' k8s/kustomization.yaml)
 CLUSTER ?= k3d
 CLUSTER_NAME ?= time-service
 NODE_PORT := 30080
@@ -43,7 +45,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
 .PHONY: help tools cluster-tools build run test test-unit test-e2e test-push test-manifests test-workflows \
-	test-fuzz-build load-local bench bench-quick repro vectors fuzz push cluster cluster-delete deploy \
+	test-fuzz-build load-local bench bench-quick repro vectors fuzz push cluster cluster-delete deploy overlay \
 	smoke port-forward logs scale autoscale load undeploy clean
 
 help: ## List the targets
@@ -76,7 +78,7 @@ run: build ## Serve on LISTEN (default 127.0.0.1:3000): spin up if installed, el
 	@command -v spin >/dev/null || $(call cargo-install,wasmtime,$(WASMTIME_CRATE))
 	scripts/serve $(LISTEN) $(WASM)
 
-test: tools build test-unit test-e2e test-push test-manifests test-workflows test-fuzz-build bench-quick ## Run every test
+test: tools build test-unit test-e2e test-push test-manifests test-workflows test-fuzz-build repro bench-quick ## Install the tools, then run every test
 	@echo "make test: all passed"
 
 test-unit:
@@ -140,11 +142,15 @@ cluster-delete: ## Delete the cluster and its registry
 
 deploy: push ## Push to the cluster's registry, apply the RuntimeClass and k8s/ with that image, wait
 	kubectl apply -f runtimeclass.yaml
-	mkdir -p .deploy
-	printf 'resources: [../k8s]\nimages:\n- name: time-service\n  newName: %s\n  newTag: "%s"\n' \
-		$(REGISTRY)/$(IMAGE) $(TAG) > .deploy/kustomization.yaml
+	$(MAKE) --no-print-directory overlay
 	kubectl apply -k .deploy
 	kubectl rollout status deployment/time-service --timeout=180s
+
+# .deploy/: k8s/ with the image swapped for REF (test-manifests renders it too).
+overlay:
+	mkdir -p .deploy
+	printf 'resources: [../k8s]\nimages:\n- name: %s\n  newName: %s\n  newTag: "%s"\n' \
+		$(BASE_IMAGE) $(REGISTRY)/$(IMAGE) $(TAG) > .deploy/kustomization.yaml
 
 smoke: ## curl /time and /nanotime on the NodePort and check the JSON
 	scripts/smoke http://localhost:$(NODE_PORT)
