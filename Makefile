@@ -173,7 +173,7 @@ autoscale: ## Show the HorizontalPodAutoscaler (min 1, max 3, CPU 80%)
 load: ## Load the NodePort with oha until the HPA scales out (at most LOAD_SECONDS, 300), show the pods
 	scripts/load-until-scaled http://localhost:$(NODE_PORT)/time $(or $(LOAD_SECONDS),300)
 
-undeploy: ## Delete everything deploy created (the Deployment, Service, HPA, PDB, RuntimeClass)
+undeploy: ## Delete everything deploy created: the objects of k8s/ and the RuntimeClass
 	kubectl delete -k k8s --ignore-not-found
 	kubectl delete -f runtimeclass.yaml --ignore-not-found
 

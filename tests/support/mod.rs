@@ -96,11 +96,16 @@ impl Server {
         self.output.lock().unwrap().clone()
     }
 
-    /// Waits up to five seconds for an output line that satisfies `wanted`.
-    pub fn wait_for_line(&self, wanted: impl Fn(&str) -> bool) -> Result<String> {
+    /// Waits up to five seconds for an output line after the first `skip` that satisfies `wanted`.
+    pub fn wait_for_line(&self, skip: usize, wanted: impl Fn(&str) -> bool) -> Result<String> {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
-            if let Some(line) = self.output().into_iter().find(|line| wanted(line)) {
+            if let Some(line) = self
+                .output()
+                .into_iter()
+                .skip(skip)
+                .find(|line| wanted(line))
+            {
                 return Ok(line);
             }
             thread::sleep(Duration::from_millis(10));
