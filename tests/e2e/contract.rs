@@ -54,44 +54,34 @@ fn ensure_near_now(nanos: i128) -> Result<()> {
     Ok(())
 }
 
-pub fn time(server: &Server) -> Result<()> {
-    let response = server.send("GET", "/time")?;
-    expect(
-        &response,
-        200,
-        &[
-            ("content-type", "application/json"),
-            ("cache-control", "no-store"),
-        ],
-    )?;
+/// GETs a clock route and returns its one string field, after checking status and headers.
+fn clock_field(server: &Server, path: &str, field: &str) -> Result<String> {
+    let response = server.send("GET", path)?;
+    let headers = [
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+    ];
+    expect(&response, 200, &headers)?;
     let body = json_line(&response)?;
-    let text = body["time"].as_str().context("no string field `time`")?;
+    let fields = body.as_object().context("body is not an object")?;
     ensure!(
-        body.as_object().unwrap().len() == 1,
-        "extra fields in {body}"
+        fields.len() == 1,
+        "{path}: fields other than {field} in {body}"
     );
-    let instant = parse_go_string(text).with_context(|| format!("{text:?} is not Go's layout"))?;
+    let value = body[field]
+        .as_str()
+        .with_context(|| format!("{path}: no string field {field}"))?;
+    Ok(value.to_string())
+}
+
+pub fn time(server: &Server) -> Result<()> {
+    let text = clock_field(server, "/time", "time")?;
+    let instant = parse_go_string(&text).with_context(|| format!("{text:?} is not Go's layout"))?;
     ensure_near_now(instant.unix_nanos())
 }
 
 pub fn nanotime(server: &Server) -> Result<()> {
-    let response = server.send("GET", "/nanotime")?;
-    expect(
-        &response,
-        200,
-        &[
-            ("content-type", "application/json"),
-            ("cache-control", "no-store"),
-        ],
-    )?;
-    let body = json_line(&response)?;
-    let text = body["nanoTime"]
-        .as_str()
-        .context("no string field `nanoTime`")?;
-    ensure!(
-        body.as_object().unwrap().len() == 1,
-        "extra fields in {body}"
-    );
+    let text = clock_field(server, "/nanotime", "nanoTime")?;
     ensure!(
         text.bytes().all(|b| b.is_ascii_digit()),
         "{text:?} is not a decimal string"
