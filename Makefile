@@ -59,6 +59,7 @@ tools: ## Install what build, run and test need: Rust targets, nightly, cargo, P
 	command -v docker-registry >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry; }
 	test -x $(VENV)/bin/checkov || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
+	command -v kubectl >/dev/null || $(MAKE) --no-print-directory cluster-tools  # test-manifests renders with it
 	@$(call cargo-install,wasmtime,$(WASMTIME_CRATE))
 	@$(call cargo-install,wkg,wkg@$(WKG_VERSION))
 	@$(call cargo-install,oha,oha@$(OHA_VERSION))
