@@ -69,7 +69,7 @@ tools: ## Install what build, run and test need: Rust targets, nightly, cargo, P
 cargo-install = command -v $(1) >/dev/null || { echo "installing $(2)"; cargo install --locked $(2); }
 # Only what `wasmtime serve` needs: the full default feature set takes twice as long to build.
 WASMTIME_CRATE := wasmtime-cli@$(WASMTIME_VERSION) --no-default-features \
-	--features run,serve,cranelift,cache,parallel-compilation,pooling-allocator,wat
+	--features run,serve,component-model-async,cranelift,cache,parallel-compilation,pooling-allocator,wat
 
 build: ## Build the component (wasm32-wasip2) and print its size and sha256
 	cargo build --locked --target wasm32-wasip2 --release
