@@ -18,10 +18,6 @@ K8S_SCHEMA_VERSIONS := 1.30.0 1.37.0
 # Python linters and validators, in their own virtualenv (.tools/venv).
 PYTHON_TOOLS := kubernetes-validate==1.37.0 yamllint==1.38.0 checkov==3.3.30 zizmor==1.32.0 check-jsonschema==0.39.0
 
-# Reproducible on any machine: panic messages embed the source paths of dependencies, which
-# live under CARGO_HOME; name them independently of where that is. (Only the wasm target.)
-export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo
-
 # The artifact is the one spin.toml names, so `spin up`, wasmtime and the tests serve one file.
 WASM := $(shell sed -n 's/^source = "\(.*\)"$$/\1/p' spin.toml)
 LISTEN ?= 127.0.0.1:3000
@@ -46,6 +42,10 @@ CARGO_BIN := $(CARGO_HOME_DIR)/bin
 TOOLS_BIN := $(CURDIR)/.tools/bin
 VENV := $(CURDIR)/.tools/venv
 export PATH := $(CARGO_BIN):$(TOOLS_BIN):$(VENV)/bin:$(PATH)
+# Reproducible on any machine: panic messages embed the source paths of dependencies, which
+# live under CARGO_HOME; name them independently of where that is. (Only the wasm target.)
+export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo
+
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
