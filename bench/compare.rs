@@ -36,8 +36,9 @@ struct Subject {
 }
 
 impl Subject {
-    /// On two or more CPUs the server gets CPU 1 to itself and the load generator, which
-    /// scripts/bench starts on CPU 0, the other: less noise than both sharing both.
+    /// With BENCH_SERVER_CPU set (scripts/bench sets it on machines with two or more CPUs and
+    /// runs the load generator on another), the server is pinned to that CPU: less noise than
+    /// both sharing all of them.
     fn command(&self, addr: SocketAddr) -> Command {
         let addr = OsString::from(addr.to_string());
         let mut argv: Vec<OsString> = if self.wasm {
@@ -46,17 +47,13 @@ impl Subject {
         } else {
             vec![self.artifact.clone().into(), addr]
         };
-        if cores() >= 2 {
-            argv.splice(0..0, ["taskset", "--cpu-list", "1"].map(OsString::from));
+        if let Some(cpu) = std::env::var_os("BENCH_SERVER_CPU") {
+            argv.splice(0..0, [OsString::from("taskset"), "--cpu-list".into(), cpu]);
         }
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]).env("HOST", "wasmtime"); // the one host for every wasm subject
         command
     }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[derive(Default)]
@@ -195,7 +192,7 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     format!(
         "{cpu}, {} cores, Linux {}; {}; {}; {}",
-        cores(),
+        command_output("nproc", &["--all"]),
         command_output("uname", &["-r"]),
         command_output("wasmtime", &["--version"]),
         command_output("rustc", &["--version"]),
@@ -383,10 +380,13 @@ fn main() -> Result<()> {
          All wasm subjects run under `wasmtime serve` (one instance per request); the native\n\
          baseline serves the same `routes::respond` with hyper. Subjects are interleaved: each cold\n\
          start and each load round runs all three in turn. Ratios below 1.0 are smaller or faster\n\
-         for size, start and latency; above 1.0 is better for throughput.\n\n{table}\n![ratios](ratios.svg)\n",
+         for size, start and latency; above 1.0 is better for throughput.{}\n\n{table}\n![ratios](ratios.svg)\n",
         if quick { " (quick mode: BENCH_QUICK=1, figures are rough)" } else { "" },
         command_output("date", &["-u", "+%Y-%m-%d"]),
         machine(),
+        std::env::var("BENCH_SERVER_CPU").map_or(String::new(), |cpu| format!(
+            "\nEach server ran pinned to CPU {cpu}, oha and the harness on CPU 0."
+        )),
     );
     std::fs::write(out_dir.join("RESULTS.md"), results)?;
     std::fs::write(out_dir.join("ratios.svg"), chart(&figures))?;
