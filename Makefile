@@ -91,7 +91,7 @@ test-unit:
 	cargo test --locked --lib --test go_vectors --test clock_properties
 
 # The same end-to-end suite against every host that is installed.
-test-e2e:
+test-e2e: build
 	HOST=wasmtime cargo test --locked --test e2e
 	@if command -v spin >/dev/null; then HOST=spin cargo test --locked --test e2e; \
 	else echo "spin is not installed: e2e ran against wasmtime only"; fi

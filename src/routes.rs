@@ -14,7 +14,7 @@ pub struct Reply {
 const JSON: (&str, &str) = ("content-type", "application/json");
 const NO_STORE: (&str, &str) = ("cache-control", "no-store");
 /// The methods every route answers; also the `Allow` header of a 405.
-pub const ALLOWED_METHODS: &str = "GET, HEAD";
+const ALLOWED_METHODS: &str = "GET, HEAD";
 
 const CLOCK_HEADERS: &[(&str, &str)] = &[JSON, NO_STORE];
 const ERROR_HEADERS: &[(&str, &str)] = &[JSON];
