@@ -282,20 +282,17 @@ fn report(subjects: &[Subject], figures: &[Figures], settings: &Settings) -> Str
     out
 }
 
-/// A bar chart of the ratios: one pair of bars per metric, a rule at 1.0.
+/// A bar chart of the ratios on a log scale: bars grow right of the 1.0 line for ratios above
+/// one and left of it below one, each doubling the same length.
 fn chart(figures: &[Figures]) -> String {
     let ratios = ratios(figures);
-    let (row, left, scale) = (34.0, 130.0, 160.0); // pixels per row, label width, pixels per 1.0×
-    let max = ratios
-        .iter()
-        .flat_map(|r| [r.to_floor, r.to_native])
-        .fold(2.0_f64, f64::max)
-        .min(12.0);
-    let width = left + scale * max + 60.0;
+    let (row, left, per_doubling, doublings) = (34.0, 125.0, 45.0, 5.0);
+    let one = left + per_doubling * doublings; // x of ratio 1.0
+    let width = one + per_doubling * doublings + 50.0;
     let height = row * ratios.len() as f64 + 50.0;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="12">
-<text x="{left}" y="14">time-service ÷ floor (blue), ÷ native (orange); the line is 1.0</text>
+<text x="4" y="14">time-service ÷ floor (blue) and ÷ native (orange), log scale; the line is 1.0</text>
 "#
     );
     for (i, r) in ratios.iter().enumerate() {
@@ -311,20 +308,20 @@ fn chart(figures: &[Figures]) -> String {
             .enumerate()
         {
             let bar_y = y + 2.0 + 13.0 * j as f64;
-            let bar = scale * value.min(max);
+            let end = one + per_doubling * value.log2().clamp(-doublings, doublings);
+            let (x, bar) = (one.min(end), (end - one).abs());
+            let label_x = if end >= one { end + 4.0 } else { end - 34.0 };
             let _ = writeln!(
                 svg,
-                r#"<rect x="{left}" y="{bar_y:.0}" width="{bar:.1}" height="11" fill="{color}"/><text x="{:.1}" y="{:.0}">{value:.2}</text>"#,
-                left + bar + 4.0,
+                r#"<rect x="{x:.1}" y="{bar_y:.0}" width="{bar:.1}" height="11" fill="{color}"/><text x="{label_x:.1}" y="{:.0}">{value:.2}</text>"#,
                 bar_y + 10.0
             );
         }
     }
     let _ = writeln!(
         svg,
-        r#"<line x1="{x:.0}" y1="20" x2="{x:.0}" y2="{:.0}" stroke="black"/></svg>"#,
-        height - 10.0,
-        x = left + scale
+        r#"<line x1="{one:.0}" y1="20" x2="{one:.0}" y2="{:.0}" stroke="black"/></svg>"#,
+        height - 10.0
     );
     svg
 }
