@@ -51,13 +51,20 @@ impl UnixTime {
         Self::from_system_time(SystemTime::now())
     }
 
+    /// An instant after the epoch as wall clocks report it: seconds and nanoseconds, as WASI's
+    /// `wall-clock.now` and `Duration`s since `UNIX_EPOCH` give them.
+    pub fn after_epoch(secs: u64, nanos: u32) -> UnixTime {
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        UnixTime {
+            secs: secs.saturating_add(i64::from(nanos / NANOS_PER_SEC)),
+            nanos: nanos % NANOS_PER_SEC,
+        }
+    }
+
     /// Clocks before 1970 are possible (a host with an unset clock), so they are handled, not unwrapped.
     pub fn from_system_time(time: SystemTime) -> UnixTime {
         match time.duration_since(UNIX_EPOCH) {
-            Ok(after) => UnixTime {
-                secs: after.as_secs() as i64,
-                nanos: after.subsec_nanos(),
-            },
+            Ok(after) => UnixTime::after_epoch(after.as_secs(), after.subsec_nanos()),
             Err(before) => {
                 let before = before.duration();
                 let (secs, nanos) = (-(before.as_secs() as i64), before.subsec_nanos());
@@ -249,6 +256,12 @@ mod tests {
             at(-2, 750_000_000).go_string(),
             "1969-12-31 23:59:58.75 +0000 UTC"
         );
+    }
+
+    #[test]
+    fn after_epoch_carries_whole_seconds_out_of_the_nanoseconds() {
+        assert_eq!(UnixTime::after_epoch(1, 2_500_000_000), at(3, 500_000_000));
+        assert_eq!(UnixTime::after_epoch(7, 999_999_999), at(7, 999_999_999));
     }
 
     #[test]
