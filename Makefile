@@ -49,7 +49,7 @@ export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help tools cluster-tools build run test test-unit test-e2e test-push test-manifests test-workflows \
+.PHONY: help tools cluster-tools build run test test-lint test-unit test-e2e test-push test-manifests test-workflows \
 	test-fuzz-build load-local bench bench-quick repro vectors fuzz push cluster cluster-delete deploy overlay \
 	smoke port-forward logs scale autoscale load undeploy clean
 
@@ -60,6 +60,7 @@ help: ## List the targets
 
 tools: ## Install what build, run and test need: Rust targets, nightly, cargo, Python and apt tools
 	rustup target add wasm32-wasip2
+	rustup component add clippy rustfmt
 	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	command -v docker-registry >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry; }
@@ -84,8 +85,13 @@ run: build ## Serve on LISTEN (default 127.0.0.1:3000): spin up if installed, el
 	@command -v spin >/dev/null || $(call cargo-install,wasmtime,$(WASMTIME_CRATE))
 	scripts/serve $(LISTEN) $(WASM)
 
-test: tools build test-unit test-e2e test-push test-manifests test-workflows test-fuzz-build repro bench-quick ## Install the tools, then run every test
+test: tools build test-lint test-unit test-e2e test-push test-manifests test-workflows test-fuzz-build repro bench-quick ## Install the tools, then run every test
 	@echo "make test: all passed"
+
+test-lint:
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --release --target wasm32-wasip2 -- -D warnings
 
 test-unit:
 	cargo test --locked --lib --test go_vectors --test clock_properties

@@ -159,7 +159,7 @@ fn push_date_and_clock(out: &mut String, c: &Civil, separator: char) {
 fn push_padded(out: &mut String, value: u64, width: usize) {
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(value);
-    out.extend(std::iter::repeat('0').take(width.saturating_sub(digits.len())));
+    out.extend(std::iter::repeat_n('0', width.saturating_sub(digits.len())));
     out.push_str(digits);
 }
 

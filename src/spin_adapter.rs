@@ -23,7 +23,7 @@ async fn handle_time_service(request: IncomingRequest, response_out: ResponseOut
     // `set_with_body` fails only when the client has gone; there is nobody left to tell.
     let headers = Fields::new();
     for &(name, value) in reply.headers {
-        let _ = headers.append(&name.to_string(), &value.as_bytes().to_vec());
+        let _ = headers.append(name, value.as_bytes());
     }
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(reply.status);
