@@ -2,13 +2,13 @@
 
 use crate::support::go_layout::parse_go_string;
 use crate::support::{Response, Server};
+use crate::ROUTES;
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 use time_service::clock::UnixTime;
 use time_service::routes::path_only;
 
-const ROUTES: [&str; 3] = ["/time", "/nanotime", "/healthz"];
 /// How far the served clock may be from the test's (both read the same machine's clock).
 const CLOCK_SLACK_NANOS: i128 = 5_000_000_000;
 

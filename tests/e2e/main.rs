@@ -19,6 +19,9 @@ use support::Server;
 
 type Check = fn(&Server) -> Result<()>;
 
+/// The routes the component serves; every other path is a 404.
+const ROUTES: [&str; 3] = ["/time", "/nanotime", "/healthz"];
+
 const CHECKS: &[(&str, Check)] = &[
     ("contract::time", contract::time),
     ("contract::nanotime", contract::nanotime),

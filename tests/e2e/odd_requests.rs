@@ -2,6 +2,7 @@
 //! with the documented status and a JSON body, none with a 5xx or a dropped connection.
 
 use crate::support::Server;
+use crate::ROUTES;
 use anyhow::{ensure, Context, Result};
 use serde_json::json;
 use time_service::routes::path_only;
@@ -9,7 +10,6 @@ use time_service::routes::path_only;
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW",
 ];
-const ROUTES: [&str; 3] = ["/time", "/nanotime", "/healthz"];
 
 fn targets() -> Vec<String> {
     let mut targets: Vec<String> = [
