@@ -1,10 +1,18 @@
-//! `make bench`: the component, the floor (the smallest spin-sdk HTTP component) and the native
-//! baseline (the same routing and formatting behind hyper), measured side by side in one run on
-//! one machine, interleaved so that drift in the machine's load spreads over all three.
+//! `make bench`: the component against what users would run instead, measured side by side in
+//! one run on one machine, interleaved so that drift in the machine's load spreads over all:
 //!
-//! Run by `scripts/bench`, which builds the three artifacts first and passes their paths:
-//! BENCH_COMPONENT, BENCH_FLOOR, BENCH_NATIVE; BENCH_OUT is where RESULTS.md and the chart go;
-//! BENCH_QUICK=1 measures for a few seconds only, to check that the table comes out.
+//! - the template floor: Spin's Rust template (`Request` in, `Response::builder()` out), answering
+//!   a greeting, which is what a user writes first: the norm;
+//! - the direct floor: the smallest spin-sdk component, answering `hello` the component's own
+//!   direct way: the limit of what a component can do;
+//! - the same component built for WASI 0.3 (spin-sdk 7, the `wasip3` feature), when built;
+//! - the book's Go service, the container this project replaces;
+//! - the component's own routing and formatting behind hyper, natively.
+//!
+//! The wasm subjects run under `wasmtime serve`, and under `spin up` too when spin is on PATH.
+//! Run by `scripts/bench`, which builds the artifacts first and passes their paths (BENCH_*);
+//! BENCH_OUT is where RESULTS.md and the chart go; BENCH_QUICK=1 measures for a few seconds only,
+//! to check that the tables come out.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -19,6 +27,8 @@ use std::time::{Duration, Instant};
 use support::{oha, Server, Stdout};
 
 const CONCURRENCY: u32 = 64;
+const COMPONENT: &str = "time-service";
+const TEMPLATE_FLOOR: &str = "floor, template";
 
 struct Settings {
     cold_starts: usize,
@@ -29,10 +39,17 @@ struct Settings {
 struct Subject {
     name: &'static str,
     artifact: PathBuf,
-    /// The path loaded: the floor answers any path alike.
+    /// The path loaded and polled for readiness: the floors answer any path alike.
     path: &'static str,
-    /// Wasm subjects run under the same host (wasmtime serve); the native one runs itself.
-    wasm: bool,
+    /// The wasm host (`scripts/serve`'s HOST) and the component's WASI version; `None` runs the
+    /// artifact itself.
+    host: Option<(&'static str, Wasi)>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Wasi {
+    P2,
+    P3,
 }
 
 impl Subject {
@@ -41,18 +58,35 @@ impl Subject {
     /// both sharing all of them.
     fn command(&self, addr: SocketAddr) -> Command {
         let addr = OsString::from(addr.to_string());
-        let mut argv: Vec<OsString> = if self.wasm {
-            let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/serve");
-            vec![serve.into(), addr, self.artifact.clone().into()]
-        } else {
-            vec![self.artifact.clone().into(), addr]
+        let mut argv: Vec<OsString> = match self.host {
+            Some(_) => {
+                let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/serve");
+                vec![serve.into(), addr, self.artifact.clone().into()]
+            }
+            None => vec![self.artifact.clone().into(), addr],
         };
         if let Some(cpu) = std::env::var_os("BENCH_SERVER_CPU") {
             argv.splice(0..0, [OsString::from("taskset"), "--cpu-list".into(), cpu]);
         }
         let mut command = Command::new(&argv[0]);
-        command.args(&argv[1..]).env("HOST", "wasmtime"); // the one host for every wasm subject
+        command.args(&argv[1..]);
+        if let Some((host, _)) = self.host {
+            command.env("HOST", host); // scripts/serve sees the WASI version in the component
+        }
         command
+    }
+
+    fn start(&self) -> Result<Server> {
+        Server::start(|addr| self.command(addr), Stdout::Discard, self.path)
+    }
+
+    /// The table's row label: the host is the table's, so it is not repeated.
+    fn label(&self) -> String {
+        match self.host {
+            Some((_, Wasi::P3)) => format!("{} (wasm, WASI 0.3)", self.name),
+            Some(_) => format!("{} (wasm)", self.name),
+            None => self.name.to_string(),
+        }
     }
 }
 
@@ -91,7 +125,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 /// Process start to the first 200, through `Server::start`'s polling every 2 ms.
 fn cold_start(subject: &Subject) -> Result<f64> {
     let started = Instant::now();
-    let server = Server::start(|addr| subject.command(addr), Stdout::Discard)?;
+    let server = subject.start()?;
     let elapsed = started.elapsed();
     drop(server);
     Ok(elapsed.as_secs_f64() * 1e3)
@@ -128,7 +162,7 @@ fn load_round(
     ensure!(
         report.errors == 0 && report.non_2xx == 0,
         "{}: {report:?}",
-        subject.name
+        subject.label()
     );
     figures.requests_per_sec.push(report.requests_per_sec);
     figures.p50_ms.push(report.p50_ms);
@@ -150,7 +184,7 @@ fn measure(subjects: &[Subject], settings: &Settings) -> Result<Vec<Figures>> {
     }
     let servers = subjects
         .iter()
-        .map(|s| Server::start(|addr| s.command(addr), Stdout::Discard))
+        .map(Subject::start)
         .collect::<Result<Vec<_>>>()?;
     for (subject, server) in subjects.iter().zip(&servers) {
         oha(server.addr, subject.path, &["-w", "-z", "1s"], CONCURRENCY)?; // warm-up, not counted
@@ -191,139 +225,220 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     format!(
-        "{cpu}, {} cores, Linux {}; {}; {}; {}",
+        "{cpu}, {} cores, Linux {}; {}; {}; {}; {}; {}",
         command_output("nproc", &["--all"]),
         command_output("uname", &["-r"]),
         command_output("wasmtime", &["--version"]),
+        command_output("spin", &["--version"]),
         command_output("rustc", &["--version"]),
+        command_output("go", &["version"]),
         command_output("oha", &["--version"]),
     )
 }
 
-struct Ratio {
-    metric: &'static str,
-    to_floor: f64,
-    to_native: f64,
-    /// The issue's target against the floor: (bound, higher is better).
+struct Metric {
+    name: &'static str,
+    value: fn(&Figures) -> f64,
+    /// The target against the template floor, the norm: (bound, higher is better).
     target: Option<(f64, bool)>,
 }
 
-fn ratios(f: &[Figures]) -> Vec<Ratio> {
-    let (ours, floor, native) = (&f[0], &f[1], &f[2]);
-    let ratio = |metric, value: &dyn Fn(&Figures) -> f64, target| Ratio {
-        metric,
-        to_floor: value(ours) / value(floor),
-        to_native: value(ours) / value(native),
-        target,
-    };
-    vec![
-        ratio(
-            "artifact size",
-            &|x| x.size_bytes as f64,
-            Some((1.10, false)),
-        ),
-        ratio(
-            "cold start",
-            &|x| median(&x.cold_start_ms),
-            Some((1.10, false)),
-        ),
-        ratio(
-            "throughput",
-            &|x| median(&x.requests_per_sec),
-            Some((0.95, true)),
-        ),
-        ratio("p50 latency", &|x| median(&x.p50_ms), None),
-        ratio("p99 latency", &|x| median(&x.p99_ms), Some((1.10, false))),
-        ratio("peak RSS", &|x| x.peak_rss_kib as f64, None),
-    ]
+const METRICS: [Metric; 6] = [
+    Metric {
+        name: "artifact size",
+        value: |f| f.size_bytes as f64,
+        target: Some((1.0, false)),
+    },
+    Metric {
+        name: "cold start",
+        value: |f| median(&f.cold_start_ms),
+        target: None,
+    },
+    Metric {
+        name: "throughput",
+        value: |f| median(&f.requests_per_sec),
+        target: Some((1.0, true)),
+    },
+    Metric {
+        name: "p50 latency",
+        value: |f| median(&f.p50_ms),
+        target: None,
+    },
+    Metric {
+        name: "p99 latency",
+        value: |f| median(&f.p99_ms),
+        target: None,
+    },
+    Metric {
+        name: "peak RSS",
+        value: |f| f.peak_rss_kib as f64,
+        target: None,
+    },
+];
+
+/// One host's table: the wasm subjects it served, and those that run themselves.
+struct Table<'a> {
+    host: &'static str,
+    rows: Vec<(&'a Subject, &'a Figures)>,
 }
 
-fn report(subjects: &[Subject], figures: &[Figures], settings: &Settings) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "| subject | artifact bytes | cold start ms (median of {}) | req/s (median of {} × {} s, c={CONCURRENCY}) | p50 ms | p99 ms | peak RSS MiB |",
-        settings.cold_starts, settings.rounds, settings.seconds_per_round);
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
-    for (subject, f) in subjects.iter().zip(figures) {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {:.1} | {:.0} | {:.2} | {:.2} | {:.1} |",
-            subject.name,
-            f.size_bytes,
-            median(&f.cold_start_ms),
-            median(&f.requests_per_sec),
-            median(&f.p50_ms),
-            median(&f.p99_ms),
-            f.peak_rss_kib as f64 / 1024.0
-        );
+impl Table<'_> {
+    fn component(&self) -> (&Subject, &Figures) {
+        *self
+            .rows
+            .iter()
+            .find(|(s, _)| s.name == COMPONENT && s.host.is_some_and(|(_, w)| w == Wasi::P2))
+            .expect("every table has the component")
     }
-    let _ = writeln!(
-        out,
-        "\n| time-service ÷ | floor | native | target against the floor |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---|");
-    for r in ratios(figures) {
-        let target = match r.target {
-            Some((bound, true)) => format!(
-                "≥ {bound:.2}: {}",
-                if r.to_floor >= bound { "met" } else { "missed" }
-            ),
-            Some((bound, false)) => format!(
-                "≤ {bound:.2}: {}",
-                if r.to_floor <= bound { "met" } else { "missed" }
-            ),
-            None => "–".into(),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {:.2} | {:.2} | {target} |",
-            r.metric, r.to_floor, r.to_native
-        );
+
+    /// The component ÷ every other subject of the table, per metric.
+    fn ratios(&self) -> Vec<(String, Vec<f64>)> {
+        let (component, ours) = self.component();
+        self.rows
+            .iter()
+            .filter(|(s, _)| !std::ptr::eq(*s, component))
+            .map(|(s, theirs)| {
+                let ratios = METRICS
+                    .iter()
+                    .map(|m| (m.value)(ours) / (m.value)(theirs))
+                    .collect();
+                (s.label(), ratios)
+            })
+            .collect()
     }
-    out
+
+    fn markdown(&self, settings: &Settings) -> String {
+        let mut out = format!("### Under `{}`\n\n", self.host_command());
+        let _ = writeln!(out, "| subject | artifact bytes | cold start ms (median of {}) | req/s (median of {} × {} s, c={CONCURRENCY}) | p50 ms | p99 ms | peak RSS MiB |",
+            settings.cold_starts, settings.rounds, settings.seconds_per_round);
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        for (subject, f) in &self.rows {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.1} | {:.0} | {:.2} | {:.2} | {:.1} |",
+                subject.label(),
+                f.size_bytes,
+                median(&f.cold_start_ms),
+                median(&f.requests_per_sec),
+                median(&f.p50_ms),
+                median(&f.p99_ms),
+                f.peak_rss_kib as f64 / 1024.0
+            );
+        }
+        let ratios = self.ratios();
+        let template = ratios
+            .iter()
+            .position(|(label, _)| label.starts_with(TEMPLATE_FLOOR));
+        let _ = write!(out, "\n| {COMPONENT} ÷ |");
+        for (label, _) in &ratios {
+            let _ = write!(out, " {label} |");
+        }
+        let _ = writeln!(out, " target against the template floor |");
+        let _ = writeln!(out, "|---|{}---|", "---:|".repeat(ratios.len()));
+        for (i, metric) in METRICS.iter().enumerate() {
+            let _ = write!(out, "| {} |", metric.name);
+            for (_, values) in &ratios {
+                let _ = write!(out, " {:.2} |", values[i]);
+            }
+            let target = match (metric.target, template) {
+                (Some((bound, higher)), Some(t)) => {
+                    let value = ratios[t].1[i];
+                    let met = if higher {
+                        value >= bound
+                    } else {
+                        value <= bound
+                    };
+                    let sign = if higher { "≥" } else { "≤" };
+                    format!("{sign} {bound:.2}: {}", if met { "met" } else { "missed" })
+                }
+                _ => "–".into(),
+            };
+            let _ = writeln!(out, " {target} |");
+        }
+        out
+    }
+
+    fn host_command(&self) -> &'static str {
+        match self.host {
+            "spin" => "spin up",
+            _ => "wasmtime serve",
+        }
+    }
 }
 
-/// A bar chart of the ratios on a log scale: bars grow right of the 1.0 line for ratios above
-/// one and left of it below one, each doubling the same length.
-fn chart(figures: &[Figures]) -> String {
-    let ratios = ratios(figures);
-    let (row, left, per_doubling, doublings) = (34.0, 125.0, 45.0, 5.0);
+const COLORS: [&str; 8] = [
+    "#3b6fb6", "#7fa7dc", "#e08a2e", "#5a9e4b", "#b5478c", "#8c6d31", "#444444", "#c9b037",
+];
+
+/// Every subject against the component on one log axis, a group of bars per metric: bars grow
+/// right of the 1.0 line for ratios above one and left of it below one, each doubling the same
+/// length.
+fn chart(tables: &[Table]) -> String {
+    let series: Vec<(String, Vec<f64>)> = tables
+        .iter()
+        .flat_map(|t| {
+            t.ratios().into_iter().map(move |(label, values)| {
+                let label = if tables.len() > 1 {
+                    format!("{label}, {}", t.host)
+                } else {
+                    label
+                };
+                (label, values)
+            })
+        })
+        .collect();
+    let (bar, left, per_doubling, doublings) = (12.0, 125.0, 40.0, 6.0);
+    let legend = 18.0 * series.len() as f64 + 30.0;
+    let group = bar * series.len() as f64 + 14.0;
     let one = left + per_doubling * doublings; // x of ratio 1.0
-    let width = one + per_doubling * doublings + 50.0;
-    let height = row * ratios.len() as f64 + 50.0;
+    let width = one + per_doubling * doublings + 60.0;
+    let height = legend + group * METRICS.len() as f64 + 10.0;
     let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="12">
-<text x="4" y="14">time-service ÷ floor (blue) and ÷ native (orange), log scale; the line is 1.0</text>
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">
+<text x="4" y="14">{COMPONENT} ÷ each subject, log scale; the line is 1.0 (left: smaller or faster, except throughput)</text>
 "#
     );
-    for (i, r) in ratios.iter().enumerate() {
-        let y = 26.0 + row * i as f64;
+    for (j, (label, _)) in series.iter().enumerate() {
+        let y = 24.0 + 18.0 * j as f64;
+        let color = COLORS[j % COLORS.len()];
+        let _ = writeln!(
+            svg,
+            r#"<rect x="4" y="{y:.0}" width="12" height="12" fill="{color}"/><text x="22" y="{:.0}">÷ {label}</text>"#,
+            y + 10.0
+        );
+    }
+    for (i, metric) in METRICS.iter().enumerate() {
+        let y = legend + group * i as f64;
         let _ = writeln!(
             svg,
             r#"<text x="4" y="{:.0}">{}</text>"#,
-            y + 17.0,
-            r.metric
+            y + group / 2.0,
+            metric.name
         );
-        for (j, (value, color)) in [(r.to_floor, "#3b6fb6"), (r.to_native, "#e08a2e")]
-            .into_iter()
-            .enumerate()
-        {
-            let bar_y = y + 2.0 + 13.0 * j as f64;
+        for (j, (_, values)) in series.iter().enumerate() {
+            let (value, color) = (values[i], COLORS[j % COLORS.len()]);
+            let bar_y = y + bar * j as f64;
             let end = one + per_doubling * value.log2().clamp(-doublings, doublings);
-            let (x, bar) = (one.min(end), (end - one).abs());
-            let label_x = if end >= one { end + 4.0 } else { end - 34.0 };
+            let (x, length) = (one.min(end), (end - one).abs());
+            let label_x = if end >= one { end + 3.0 } else { end - 34.0 };
             let _ = writeln!(
                 svg,
-                r#"<rect x="{x:.1}" y="{bar_y:.0}" width="{bar:.1}" height="11" fill="{color}"/><text x="{label_x:.1}" y="{:.0}">{value:.2}</text>"#,
-                bar_y + 10.0
+                r#"<rect x="{x:.1}" y="{bar_y:.0}" width="{length:.1}" height="{:.0}" fill="{color}"/><text x="{label_x:.1}" y="{:.0}">{value:.2}</text>"#,
+                bar - 2.0,
+                bar_y + bar - 3.0
             );
         }
     }
     let _ = writeln!(
         svg,
-        r#"<line x1="{one:.0}" y1="20" x2="{one:.0}" y2="{:.0}" stroke="black"/></svg>"#,
-        height - 10.0
+        r#"<line x1="{one:.0}" y1="{legend:.0}" x2="{one:.0}" y2="{:.0}" stroke="black"/></svg>"#,
+        height - 6.0
     );
     svg
+}
+
+fn on_path(program: &str) -> bool {
+    Command::new(program).arg("--version").output().is_ok()
 }
 
 fn main() -> Result<()> {
@@ -346,38 +461,77 @@ fn main() -> Result<()> {
             seconds_per_round: 5,
         }
     };
-    let subjects = [
-        Subject {
-            name: "time-service (wasm)",
-            artifact: path("BENCH_COMPONENT")?,
-            path: "/time",
-            wasm: true,
-        },
-        Subject {
-            name: "floor (wasm)",
-            artifact: path("BENCH_FLOOR")?,
-            path: "/",
-            wasm: true,
-        },
-        Subject {
-            name: "native (hyper)",
-            artifact: path("BENCH_NATIVE")?,
-            path: "/time",
-            wasm: false,
-        },
-    ];
+    let hosts: Vec<&'static str> = std::iter::once("wasmtime")
+        .chain(on_path("spin").then_some("spin"))
+        .collect();
+    let component_p3 = std::env::var_os("BENCH_COMPONENT_P3").map(PathBuf::from);
+    let mut subjects = Vec::new();
+    for &host in &hosts {
+        let wasm = |name, artifact: PathBuf, path, wasi| Subject {
+            name,
+            artifact,
+            path,
+            host: Some((host, wasi)),
+        };
+        subjects.push(wasm(COMPONENT, path("BENCH_COMPONENT")?, "/time", Wasi::P2));
+        // No released Spin runs WASI 0.3 components yet (see the README): wasmtime only.
+        if let (Some(artifact), "wasmtime") = (&component_p3, host) {
+            subjects.push(wasm(COMPONENT, artifact.clone(), "/time", Wasi::P3));
+        }
+        subjects.push(wasm(
+            TEMPLATE_FLOOR,
+            path("BENCH_FLOOR_TEMPLATE")?,
+            "/",
+            Wasi::P2,
+        ));
+        subjects.push(wasm("floor, direct", path("BENCH_FLOOR")?, "/", Wasi::P2));
+    }
+    subjects.push(Subject {
+        name: "Go service (the book's)",
+        artifact: path("BENCH_GO")?,
+        path: "/time",
+        host: None,
+    });
+    subjects.push(Subject {
+        name: "native (hyper)",
+        artifact: path("BENCH_NATIVE")?,
+        path: "/time",
+        host: None,
+    });
     let out_dir = path("BENCH_OUT")?;
     std::fs::create_dir_all(&out_dir)?;
 
     let figures = measure(&subjects, &settings)?;
-    let table = report(&subjects, &figures, &settings);
-    println!("\n{table}");
+    let tables: Vec<Table> = hosts
+        .iter()
+        .map(|&host| Table {
+            host,
+            rows: subjects
+                .iter()
+                .zip(&figures)
+                .filter(|(s, _)| s.host.is_none_or(|(h, _)| h == host))
+                .collect(),
+        })
+        .collect();
+    let spin_note = if hosts.contains(&"spin") {
+        String::new()
+    } else {
+        "spin is not installed on this machine: the wasm subjects ran under `wasmtime serve` only.\n\n"
+            .into()
+    };
+    let tables_md: String = tables
+        .iter()
+        .map(|t| t.markdown(&settings))
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!("\n{spin_note}{tables_md}");
     let results = format!(
         "# Benchmark results\n\n`make bench`{}, {}.\n\nMachine: {}.\n\n\
-         All wasm subjects run under `wasmtime serve` (one instance per request); the native\n\
-         baseline serves the same `routes::respond` with hyper. Subjects are interleaved: each cold\n\
-         start and each load round runs all three in turn. Ratios below 1.0 are smaller or faster\n\
-         for size, start and latency; above 1.0 is better for throughput.{}\n\n{table}\n![ratios](ratios.svg)\n",
+         The wasm subjects run under each host installed (a fresh instance per request); the Go\n\
+         service and the native baseline run themselves. Subjects are interleaved: each cold start\n\
+         and each load round runs all of them in turn. Ratios below 1.0 are smaller or faster for\n\
+         size, start and latency; above 1.0 is better for throughput. The Go service's size is its\n\
+         static binary; the book's image adds Alpine on top.{}\n\n{spin_note}{tables_md}\n![ratios](ratios.svg)\n",
         if quick { " (quick mode: BENCH_QUICK=1, figures are rough)" } else { "" },
         command_output("date", &["-u", "+%Y-%m-%d"]),
         machine(),
@@ -386,7 +540,7 @@ fn main() -> Result<()> {
         )),
     );
     std::fs::write(out_dir.join("RESULTS.md"), results)?;
-    std::fs::write(out_dir.join("ratios.svg"), chart(&figures))?;
+    std::fs::write(out_dir.join("ratios.svg"), chart(&tables))?;
     println!("wrote {}", out_dir.join("RESULTS.md").display());
     Ok(())
 }

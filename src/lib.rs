@@ -6,10 +6,14 @@
 //!
 //! - [`clock`]: instants and their Go and RFC 3339 renderings;
 //! - [`routes`]: the HTTP contract as a pure function from method, path and instant to a reply;
-//! - `spin_adapter` (wasm only): spin-sdk's request in, [`routes::respond`], spin-sdk's response out.
+//! - `spin_adapter` (wasm only): spin-sdk's request in, [`routes::respond`], spin-sdk's response out;
+//!   `spin_adapter_wasip3` is the same on WASI 0.3 and spin-sdk 7 (feature `wasip3`).
 
 pub mod clock;
 pub mod routes;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "wasip3")))]
 mod spin_adapter;
+
+#[cfg(all(target_arch = "wasm32", feature = "wasip3"))]
+mod spin_adapter_wasip3;

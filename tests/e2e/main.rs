@@ -3,7 +3,8 @@
 //!
 //!     cargo test --test e2e [-- FILTER]      (make test builds the component first)
 //!
-//! LOAD_REQUESTS sets the size of the `load` check (make load-local runs 100,000).
+//! LOAD_REQUESTS sets the size of the `load` check (make load-local runs 100,000). COMPONENT
+//! serves another build than the one spin.toml names, such as the WASI 0.3 one.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -38,9 +39,13 @@ const CHECKS: &[(&str, Check)] = &[
     ("load::sustained", load::sustained),
 ];
 
-/// The artifact spin.toml names, so that tests, `make` and `spin up` all serve the same file.
+/// The artifact spin.toml names, so that tests, `make` and `spin up` all serve the same file;
+/// or COMPONENT's.
 fn component_path() -> Result<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if let Some(wasm) = std::env::var_os("COMPONENT") {
+        return Ok(root.join(wasm));
+    }
     let manifest = std::fs::read_to_string(root.join("spin.toml"))?;
     let source = manifest
         .lines()
@@ -64,7 +69,14 @@ fn main() -> ExitCode {
         .iter()
         .filter(|(name, _)| name.contains(&filter))
         .collect();
-    let server = match component_path().and_then(|wasm| Server::serve_component(&wasm)) {
+    let wasm = match component_path() {
+        Ok(wasm) => wasm,
+        Err(error) => {
+            eprintln!("{error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match Server::serve_component(&wasm) {
         Ok(server) => server,
         Err(error) => {
             eprintln!("could not start the host: {error:#}");
@@ -72,9 +84,11 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "\nrunning {} end-to-end checks against http://{}",
+        "\nrunning {} end-to-end checks against http://{} (HOST={}, {})",
         selected.len(),
-        server.addr
+        server.addr,
+        std::env::var("HOST").unwrap_or_else(|_| "default".into()),
+        wasm.display()
     );
     let mut failed = Vec::new();
     for (name, check) in selected {

@@ -40,12 +40,17 @@ impl Server {
                 command
             },
             Stdout::Collect,
+            "/healthz",
         )
     }
 
-    /// Starts `command(addr)` and waits until `GET /healthz` answers 200. Stderr is always
+    /// Starts `command(addr)` and waits until `GET ready_path` answers 200. Stderr is always
     /// collected, for the error message if the server never answers.
-    pub fn start(command: impl Fn(SocketAddr) -> Command, stdout: Stdout) -> Result<Server> {
+    pub fn start(
+        command: impl Fn(SocketAddr) -> Command,
+        stdout: Stdout,
+        ready_path: &str,
+    ) -> Result<Server> {
         let addr = free_loopback_addr()?;
         let mut child = command(addr)
             .stdout(match stdout {
@@ -65,17 +70,17 @@ impl Server {
             child,
             output,
         };
-        server.wait_until_healthy(Duration::from_secs(120))?;
+        server.wait_until_ready(ready_path, Duration::from_secs(120))?;
         Ok(server)
     }
 
-    /// Polls `GET /healthz` until it answers 200; returns how long that took.
-    pub fn wait_until_healthy(&self, limit: Duration) -> Result<Duration> {
+    /// Polls `GET path` every 2 ms until it answers 200.
+    fn wait_until_ready(&self, path: &str, limit: Duration) -> Result<()> {
         let start = Instant::now();
         while start.elapsed() < limit {
-            if let Ok(response) = exchange(self.addr, &request("GET", "/healthz")) {
+            if let Ok(response) = exchange(self.addr, &request("GET", path)) {
                 if response.status == 200 {
-                    return Ok(start.elapsed());
+                    return Ok(());
                 }
             }
             thread::sleep(Duration::from_millis(2));

@@ -1,0 +1,3 @@
+module go-time-service
+
+go 1.19
