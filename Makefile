@@ -66,7 +66,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 	smoke port-forward expose-lb logs scale autoscale load undeploy clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ## ---- Build, run, test ---------------------------------------------------------------------
 
@@ -83,11 +83,11 @@ toolchain:
 tool-wasmtime:
 	@$(call cargo-install,wasmtime,$(WASMTIME_CRATE),to serve the component over HTTP; it compiles from source$(comma) about 8 minutes on 2 cores)
 tool-wkg:
-	@$(call cargo-install,wkg,wkg@$(WKG_VERSION),to push and pull OCI wasm artifacts; about 3 minutes on 2 cores)
+	@$(call cargo-install,wkg,wkg@$(WKG_VERSION),to push and pull OCI wasm artifacts; about 7 minutes on 2 cores)
 tool-oha:
-	@$(call cargo-install,oha,oha@$(OHA_VERSION),the HTTP load generator; about 2 minutes on 2 cores)
+	@$(call cargo-install,oha,oha@$(OHA_VERSION),the HTTP load generator; about 7 minutes on 2 cores)
 tool-fuzz: tool-nightly
-	@$(call cargo-install,cargo-fuzz,cargo-fuzz@$(CARGO_FUZZ_VERSION),the fuzzing driver; about 1 minute on 2 cores)
+	@$(call cargo-install,cargo-fuzz,cargo-fuzz@$(CARGO_FUZZ_VERSION),the fuzzing driver; under a minute)
 tool-nightly:  # cargo-fuzz's sanitizers need a nightly compiler
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 tool-registry:  # a real OCI registry for test-push
@@ -168,10 +168,10 @@ fuzz: tool-fuzz ## Fuzz the router and the formatter for 60 s each (FUZZ_SECONDS
 repro: toolchain ## Build the component twice from clean and check the sha256 is the same
 	scripts/repro
 
-vectors: tool-go ## Regenerate testdata/go_time_vectors.tsv with Go's own formatter (needs go)
+vectors: tool-go ## Regenerate testdata/go_time_vectors.tsv with Go's own formatter
 	cd testdata/go-vectors && go run . > ../go_time_vectors.tsv
 
-bench: toolchain tool-wasmtime tool-oha tool-go ## Benchmark the component against a hello-world floor and a native server; write bench/RESULTS.md
+bench: toolchain tool-wasmtime tool-oha tool-go ## Benchmark against the Spin template, a minimal component, the book's Go service, hyper; write bench/RESULTS.md
 	scripts/bench
 
 bench-quick: toolchain tool-wasmtime tool-oha tool-go
@@ -185,7 +185,7 @@ push: build $(if $(shell command -v spin),,tool-wkg) ## Push the component to RE
 cluster-tools: ## Install spin, k3d, kind and kubectl at the pinned versions into .tools/bin
 	scripts/cluster-tools
 
-cluster: cluster-tools ## Create a k3d (or CLUSTER=kind) cluster with containerd-shim-spin, a registry and port 30080
+cluster: cluster-tools ## Create a k3d (or CLUSTER=kind) cluster with containerd-shim-spin, a registry, NodePort and load balancer
 	scripts/cluster registry
 	scripts/cluster create
 ifeq ($(CLUSTER),kind)

@@ -527,8 +527,9 @@ fn main() -> Result<()> {
     println!("\n{spin_note}{tables_md}");
     let results = format!(
         "# Benchmark results\n\n`make bench`{}, {}.\n\nMachine: {}.\n\n\
-         The wasm subjects run under each host installed (a fresh instance per request); the Go\n\
-         service and the native baseline run themselves. Subjects are interleaved: each cold start\n\
+         The wasm subjects run under each host installed, with its defaults: a fresh instance per\n\
+         request, except that `wasmtime serve` reuses a WASI 0.3 instance for up to 128 requests, 16\n\
+         at a time. The Go service and the native baseline run themselves. Subjects are interleaved: each cold start\n\
          and each load round runs all of them in turn. Ratios below 1.0 are smaller or faster for\n\
          size, start and latency; above 1.0 is better for throughput. The Go service's size is its\n\
          static binary; the book's image adds Alpine on top.{}\n\n{spin_note}{tables_md}\n![ratios](ratios.svg)\n",
