@@ -79,7 +79,7 @@ tools: toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-registry tool-go
 # there, and installs nothing with RUSTUP_AUTO_INSTALL=0: this covers both (no download when all is there).
 toolchain:
 	@[ "$$(rustup component list --installed 2>/dev/null | grep -cE '^(rust-std-wasm32-wasip2|clippy-.*|rustfmt-.*)$$')" = 3 ] || \
-		rustup toolchain install
+		rustup toolchain install --no-self-update
 tool-wasmtime:
 	@$(call cargo-install,wasmtime,$(WASMTIME_CRATE),to serve the component over HTTP; it compiles from source$(comma) about 8 minutes on 2 cores)
 tool-wkg:
