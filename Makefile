@@ -61,9 +61,10 @@ export SPIN_VERSION K3D_VERSION KIND_VERSION KUBECTL_VERSION TOOLS_BIN CLUSTER C
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help tools toolchain build-wasip3 tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-python tool-kubectl cluster-tools build run test test-lint test-unit test-e2e test-push test-manifests test-fresh test-workflows \
-	test-fuzz-build load-local bench bench-quick repro vectors fuzz push cluster cluster-delete deploy overlay \
-	smoke port-forward expose-lb logs scale autoscale load undeploy clean
+.PHONY: help tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go \
+	tool-python tool-kubectl cluster-tools build build-wasip3 run test test-lint test-unit test-e2e test-push \
+	test-manifests test-fresh test-workflows test-fuzz-build load-local bench bench-quick repro vectors fuzz push \
+	cluster cluster-delete deploy overlay smoke port-forward expose-lb logs scale autoscale load undeploy clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -89,7 +90,7 @@ tool-oha:
 tool-fuzz: tool-nightly
 	@$(call cargo-install,cargo-fuzz,cargo-fuzz@$(CARGO_FUZZ_VERSION),the fuzzing driver; under a minute)
 tool-nightly:  # cargo-fuzz's sanitizers need a nightly compiler
-	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal --no-self-update
 tool-registry:  # a real OCI registry for test-push
 	@$(call apt-install,docker-registry,docker-registry)
 tool-go:  # Go's own formatter for the reference vectors, and the book's Go service for the benchmark
@@ -110,6 +111,7 @@ WASMTIME_CRATE := wasmtime-cli@$(WASMTIME_VERSION) --no-default-features \
 # $(call apt-install,COMMAND,PACKAGE): apt-get install (through sudo unless root) unless COMMAND is on PATH.
 apt-install = command -v $(1) >/dev/null || { $(SUDO) apt-get update -qq && \
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); }
+
 build: toolchain ## Build the component (wasm32-wasip2) and print its size and sha256
 	cargo build --locked --target wasm32-wasip2 --release
 	@printf '%s  %s bytes\n' "$$(sha256sum $(WASM) | cut -d' ' -f1)" "$$(stat -c %s $(WASM))"
