@@ -1,4 +1,4 @@
-//! The only code that knows spin-sdk: request in, [`respond`] and a log line, response out.
+//! The default build's spin-sdk 5.2 code: request in, [`respond`] and a log line, response out.
 
 use crate::clock::UnixTime;
 use crate::routes::{log_line, respond};
