@@ -27,6 +27,8 @@ WASM := $(shell sed -n 's/^source = "\(.*\)"$$/\1/p' spin.toml)
 WASM_P3_DIR := target/wasip3
 WASM_P3 := $(WASM_P3_DIR)/wasm32-wasip2/release/time_service.wasm
 LISTEN ?= 127.0.0.1:3000
+# Spin, when installed, serves and pushes; otherwise wasmtime serves and wkg pushes.
+SPIN := $(shell command -v spin)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 
 # Publishing and deploying. The cluster's registry answers on localhost:5001 from the host and,
@@ -120,7 +122,7 @@ build-wasip3: toolchain ## Build the same component for WASI 0.3 (spin-sdk 7): w
 	CARGO_TARGET_DIR=$(WASM_P3_DIR) cargo build --locked --target wasm32-wasip2 --release --features wasip3
 	@printf '%s  %s bytes\n' "$$(sha256sum $(WASM_P3) | cut -d' ' -f1)" "$$(stat -c %s $(WASM_P3))"
 
-run: build $(if $(shell command -v spin),,tool-wasmtime) ## Serve on LISTEN (default 127.0.0.1:3000): spin up if installed, else wasmtime serve
+run: build $(if $(SPIN),,tool-wasmtime) ## Serve on LISTEN (default 127.0.0.1:3000): spin up if installed, else wasmtime serve
 	scripts/serve $(LISTEN) $(WASM)
 
 test: tools build build-wasip3 test-lint test-unit test-e2e test-push test-manifests test-workflows test-fuzz-build repro test-fresh bench-quick ## Install the tools, then run every test
@@ -149,8 +151,8 @@ test-manifests: tool-kubectl tool-python
 	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" scripts/test-manifests
 
 # make run on a fresh clone with a fresh Rust (stable only): the README's first command, alone.
-test-fresh: $(if $(shell command -v spin),,tool-wasmtime)
-	scripts/test-fresh
+test-fresh: $(if $(SPIN),,tool-wasmtime)
+	scripts/test-fresh $(WASM)
 
 test-workflows: tool-python
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -168,20 +170,20 @@ fuzz: tool-fuzz ## Fuzz the router and the formatter for 60 s each (FUZZ_SECONDS
 	cargo +nightly fuzz run --fuzz-dir fuzz clock -- -max_total_time=$(or $(FUZZ_SECONDS),60)
 
 repro: toolchain ## Build the component twice from clean and check the sha256 is the same
-	scripts/repro
+	scripts/repro $(WASM)
 
 vectors: tool-go ## Regenerate testdata/go_time_vectors.tsv with Go's own formatter
 	cd testdata/go-vectors && go run . > ../go_time_vectors.tsv
 
-bench: toolchain tool-wasmtime tool-oha tool-go ## Benchmark against the Spin template, a minimal component, the book's Go service, hyper; write bench/RESULTS.md
-	scripts/bench
+bench: build build-wasip3 tool-wasmtime tool-oha tool-go ## Benchmark against the Spin template, a minimal component, the book's Go service, hyper; write bench/RESULTS.md
+	scripts/bench $(WASM) $(WASM_P3)
 
-bench-quick: toolchain tool-wasmtime tool-oha tool-go
-	BENCH_QUICK=1 scripts/bench
+bench-quick: build build-wasip3 tool-wasmtime tool-oha tool-go
+	BENCH_QUICK=1 scripts/bench $(WASM) $(WASM_P3)
 
 ## ---- Publish and run on Kubernetes ------------------------------------------------------
 
-push: build $(if $(shell command -v spin),,tool-wkg) ## Push the component to REGISTRY as IMAGE:TAG (spin registry push, else wkg oci push)
+push: build $(if $(SPIN),,tool-wkg) ## Push the component to REGISTRY as IMAGE:TAG (spin registry push, else wkg oci push)
 	scripts/push $(WASM) $(REF)
 
 cluster-tools: ## Install spin, k3d, kind and kubectl at the pinned versions into .tools/bin
