@@ -7,17 +7,23 @@ WKG_VERSION := 0.16.1
 OHA_VERSION := 1.16.0
 CARGO_FUZZ_VERSION := 0.13.2
 SPIN_VERSION := v3.6.3
+# The shim release proven on a node (Spin 3.6). v0.25.x exists (Spin 4.0) and has not been run on a
+# node here: `make cluster SHIM_VERSION=v0.25.1` tries it (k3d's image tag and kind's download follow).
 SHIM_VERSION := v0.24.0
+# k3d's node is the shim's own image at SHIM_VERSION: rancher/k3s v1.35.2-k3s1 (containerd 2) plus the shim.
 K3D_VERSION := v5.8.3
-KIND_VERSION := v0.24.0
-# kind v0.24 and its v1.31 node image ship containerd 1.7, whose config layout scripts/cluster patches.
-# Pinned by the digest kind v0.24.0 itself pins for v1.31.0.
-KIND_NODE_IMAGE := kindest/node:v1.31.0@sha256:53df588e04085fd41ae12de0c3fe4c72f7013bba32a20e7325357a1ac94ba865
+# k3d publishes no checksum file: the sha256 of each k3d-linux-ARCH binary at K3D_VERSION.
+K3D_SHA256_amd64 := dbaa79a76ace7f4ca230a1ff41dc7d8a5036a8ad0309e9c54f9bf3836dbe853e
+K3D_SHA256_arm64 := 0b8110f2229631af7402fb828259330985918b08fefd38b7f1b788a1c8687216
+KIND_VERSION := v0.32.0
+# The node image kind v0.32.0 defaults to, by the digest it pins: Kubernetes 1.36.1, containerd 2.3.1.
+KIND_NODE_IMAGE := kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5
 # The load-balancer controller kind's documentation offers (make expose-lb on kind).
-CLOUD_PROVIDER_KIND_IMAGE := registry.k8s.io/cloud-provider-kind/cloud-controller-manager:v0.6.0
-KUBECTL_VERSION := v1.31.0
-METRICS_SERVER_VERSION := v0.7.2
-K8S_SCHEMA_VERSIONS := 1.30.0 1.37.0
+CLOUD_PROVIDER_KIND_IMAGE := registry.k8s.io/cloud-provider-kind/cloud-controller-manager:v0.11.1
+KUBECTL_VERSION := v1.36.2
+METRICS_SERVER_VERSION := v0.9.0
+# The oldest Kubernetes the manifests support, the clusters' (k3d 1.35, kind 1.36), and the newest.
+K8S_SCHEMA_VERSIONS := 1.30.0 1.35.0 1.36.0 1.37.0
 # Python linters and validators, in their own virtualenv (.tools/venv).
 PYTHON_TOOLS := kubernetes-validate==1.37.0 yamllint==1.38.0 checkov==3.3.30 zizmor==1.32.0 check-jsonschema==0.39.0
 
@@ -35,13 +41,26 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 # through each node's registry mirror, from the nodes too.
 REGISTRY ?= localhost:5001
 IMAGE ?= time-service
-TAG ?= $(VERSION)
+# How make push packages the component (docs/kubernetes.md compares the two):
+#   spinkube  SpinKube's wasm artifact (spin registry push): faster starts, smaller pods; the default
+#   image     an ordinary one-layer OCI image holding /spin.toml and the component: no start race at
+#             scale-out, and runs on containerd that cannot pull wasm artifacts
+IMAGE_FORM ?= spinkube
+# Each form its own tag, so that switching forms rolls the pods out.
+TAG ?= $(VERSION)$(if $(filter image,$(IMAGE_FORM)),-image)
 REF := $(REGISTRY)/$(IMAGE):$(TAG)
-# The image k8s/kustomization.yaml renders; deploy's overlay swaps it for the one it pushed.
-BASE_IMAGE := $(shell sed -n 's/^ *newName: //p' k8s/kustomization.yaml)
+# The book's Go service as a container, beside the component (make push-container, deploy-container).
+CONTAINER_REF := $(REGISTRY)/$(IMAGE)-container:$(VERSION)
+GO_SERVICE := target/container/go-time-service
+# The OCI image layouts scripts/oci-image writes and scripts/push pushes.
+SPIN_IMAGE_LAYOUT := target/oci/spin-image
+CONTAINER_LAYOUT := target/oci/container
+# The image k8s/ renders; deploy's overlay swaps it for the one it pushed.
+BASE_IMAGE := $(shell sed -n 's/^ *newName: //p' k8s/base/kustomization.yaml)
 CLUSTER ?= k3d
 CLUSTER_NAME ?= time-service
 NODE_PORT := 30080
+CONTAINER_NODE_PORT := 30081
 # The LoadBalancer Service's port, the book's 8080 (make expose-lb).
 LB_PORT := 8080
 
@@ -56,24 +75,26 @@ export PATH := $(CARGO_BIN):$(TOOLS_BIN):$(VENV)/bin:$(PATH)
 # live under CARGO_HOME; name them independently of where that is. (Only the wasm target.)
 export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo
 
-# The cluster scripts read their versions and names from the environment.
-export SPIN_VERSION K3D_VERSION KIND_VERSION KUBECTL_VERSION TOOLS_BIN CLUSTER CLUSTER_NAME SHIM_VERSION \
-	NODE_PORT LB_PORT KIND_NODE_IMAGE METRICS_SERVER_VERSION CLOUD_PROVIDER_KIND_IMAGE
+# The cluster scripts and make compare read their versions, names and ports from the environment.
+export SPIN_VERSION K3D_VERSION K3D_SHA256_amd64 K3D_SHA256_arm64 KIND_VERSION KUBECTL_VERSION TOOLS_BIN CLUSTER CLUSTER_NAME SHIM_VERSION \
+	NODE_PORT CONTAINER_NODE_PORT LB_PORT KIND_NODE_IMAGE METRICS_SERVER_VERSION CLOUD_PROVIDER_KIND_IMAGE \
+	IMAGE_FORM REF CONTAINER_REF
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go \
-	tool-python tool-kubectl cluster-tools build build-wasip3 run test test-lint test-unit test-e2e test-push \
-	test-manifests test-fresh test-workflows test-fuzz-build load-local bench bench-quick repro vectors fuzz push \
-	cluster cluster-delete deploy overlay smoke port-forward expose-lb logs scale autoscale load undeploy clean
+.PHONY: help tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
+	tool-python tool-kubectl cluster-tools build build-wasip3 go-service spin-image container-image run test test-lint \
+	test-unit test-e2e test-push test-manifests test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
+	repro vectors fuzz push push-container cluster cluster-delete deploy deploy-container overlay smoke port-forward \
+	expose-lb logs scale autoscale load compare undeploy undeploy-container clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ## ---- Build, run, test ---------------------------------------------------------------------
 
-tools: toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-registry tool-go tool-python tool-kubectl ## Install everything the tests use: toolchain, cargo, apt and Python tools
+tools: toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-registry tool-go tool-skopeo tool-python tool-kubectl ## Install everything the tests use: toolchain, cargo, apt and Python tools
 
 # One target per tool, so that every command installs what it needs itself, once, and nothing more.
 
@@ -95,12 +116,14 @@ tool-nightly:  # cargo-fuzz's sanitizers need a nightly compiler
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal --no-self-update
 tool-registry:  # a real OCI registry for test-push
 	@$(call apt-install,docker-registry,docker-registry)
-tool-go:  # Go's own formatter for the reference vectors, and the book's Go service for the benchmark
+tool-go:  # Go's own formatter for the reference vectors, and the book's Go service
 	@$(call apt-install,go,golang-go)
+tool-skopeo:  # pushes the one-layer images (IMAGE_FORM=image, push-container) without a daemon
+	@$(call apt-install,skopeo,skopeo)
 tool-python:
 	@test -x $(VENV)/bin/checkov || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
 tool-kubectl:  # test-manifests renders with kubectl kustomize
-	@command -v kubectl >/dev/null || $(MAKE) --no-print-directory cluster-tools
+	@command -v kubectl >/dev/null || scripts/fetch-tools kubectl
 
 comma := ,
 # $(call cargo-install,COMMAND,CRATE@VERSION [FLAGS],WHY): cargo install unless COMMAND is on PATH,
@@ -122,7 +145,12 @@ build-wasip3: toolchain ## Build the same component for WASI 0.3 (spin-sdk 7): w
 	CARGO_TARGET_DIR=$(WASM_P3_DIR) cargo build --locked --target wasm32-wasip2 --release --features wasip3
 	@printf '%s  %s bytes\n' "$$(sha256sum $(WASM_P3) | cut -d' ' -f1)" "$$(stat -c %s $(WASM_P3))"
 
-run: build $(if $(SPIN),,tool-wasmtime) ## Serve on LISTEN (default 127.0.0.1:3000): spin up if installed, else wasmtime serve
+# Spin is the host this project is about: fetched in seconds where its releases can be downloaded.
+# Only where that is impossible does wasmtime serve, which cargo compiles from source once.
+run: build ## Serve on LISTEN (default 127.0.0.1:3000) with spin up (fetched if missing), else wasmtime serve
+	@command -v spin >/dev/null || why=$$(scripts/fetch-tools spin 2>&1 >/dev/null) || \
+		{ echo "make run: Spin $(SPIN_VERSION) cannot be fetched ($$why): serving with wasmtime instead"; \
+		$(MAKE) --no-print-directory tool-wasmtime; }
 	scripts/serve $(LISTEN) $(WASM)
 
 test: tools build build-wasip3 test-lint test-unit test-e2e test-push test-manifests test-workflows test-fuzz-build repro test-fresh bench-quick ## Install the tools, then run every test
@@ -144,8 +172,8 @@ test-e2e: build build-wasip3 tool-wasmtime tool-oha
 	@if command -v spin >/dev/null; then HOST=spin cargo test --locked --test e2e; \
 	else echo "spin is not installed: e2e ran against wasmtime only"; fi
 
-test-push: build tool-registry tool-wkg
-	scripts/test-push $(WASM)
+test-push: build spin-image container-image tool-registry tool-wkg tool-skopeo tool-wasmtime tool-oha
+	scripts/test-push $(WASM) $(SPIN_IMAGE_LAYOUT) $(CONTAINER_LAYOUT) $(GO_SERVICE)
 
 test-manifests: tool-kubectl tool-python
 	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" scripts/test-manifests
@@ -175,19 +203,38 @@ repro: toolchain ## Build the component twice from clean and check the sha256 is
 vectors: tool-go ## Regenerate testdata/go_time_vectors.tsv with Go's own formatter
 	cd testdata/go-vectors && go run . > ../go_time_vectors.tsv
 
-bench: build build-wasip3 tool-wasmtime tool-oha tool-go ## Benchmark against the Spin template, a minimal component, the book's Go service, hyper; write bench/RESULTS.md
-	scripts/bench $(WASM) $(WASM_P3)
+bench: build build-wasip3 go-service tool-wasmtime tool-oha ## Benchmark against the Spin template, a minimal component, the book's Go service, hyper; write bench/RESULTS.md
+	scripts/bench $(WASM) $(WASM_P3) $(GO_SERVICE)
 
-bench-quick: build build-wasip3 tool-wasmtime tool-oha tool-go
-	BENCH_QUICK=1 scripts/bench $(WASM) $(WASM_P3)
+bench-quick: build build-wasip3 go-service tool-wasmtime tool-oha
+	BENCH_QUICK=1 scripts/bench $(WASM) $(WASM_P3) $(GO_SERVICE)
 
 ## ---- Publish and run on Kubernetes ------------------------------------------------------
 
-push: build $(if $(SPIN),,tool-wkg) ## Push the component to REGISTRY as IMAGE:TAG (spin registry push, else wkg oci push)
-	scripts/push $(WASM) $(REF)
+$(if $(filter-out spinkube image,$(IMAGE_FORM)),$(error IMAGE_FORM must be spinkube or image, not '$(IMAGE_FORM)'))
+push: $(if $(filter image,$(IMAGE_FORM)),spin-image tool-skopeo,build $(if $(SPIN),,tool-wkg)) ## Push the component to REGISTRY as IMAGE:TAG in IMAGE_FORM (spinkube, the default, or image)
+	scripts/push $(if $(filter image,$(IMAGE_FORM)),$(SPIN_IMAGE_LAYOUT),$(WASM)) $(REF)
 
-cluster-tools: ## Install spin, k3d, kind and kubectl at the pinned versions into .tools/bin
-	scripts/cluster-tools
+push-container: container-image tool-skopeo ## Push the book's Go service as a container image to REGISTRY as IMAGE-container
+	scripts/push $(CONTAINER_LAYOUT) $(CONTAINER_REF)
+
+# The book's Go service: static (the image has no libc) and reproducible (no paths, no build ID).
+go-service: tool-go
+	cd container && CGO_ENABLED=0 go build -trimpath -ldflags=-buildid= -o ../$(GO_SERVICE) .
+
+# The one-layer images (scripts/oci-image). IMAGE_FORM=image: spin.toml with only its source
+# rewritten to the component beside it, as the shim reads an image's /spin.toml.
+spin-image: build
+	mkdir -p $(dir $(SPIN_IMAGE_LAYOUT))
+	sed 's|^source = ".*"$$|source = "time_service.wasm"|' spin.toml > $(dir $(SPIN_IMAGE_LAYOUT))spin.toml
+	scripts/oci-image $(SPIN_IMAGE_LAYOUT) --file $(dir $(SPIN_IMAGE_LAYOUT))spin.toml:/spin.toml:644 \
+		--file $(WASM):/time_service.wasm:644
+container-image: go-service
+	scripts/oci-image $(CONTAINER_LAYOUT) --file $(GO_SERVICE):/go-time-service:755 \
+		--entrypoint /go-time-service --user 65532:65532 --port 8080
+
+cluster-tools: ## Fetch spin, k3d, kind and kubectl at the pinned versions into .tools/bin, checksums verified
+	scripts/fetch-tools spin k3d kind kubectl
 
 cluster: cluster-tools ## Create a k3d (or CLUSTER=kind) cluster with containerd-shim-spin, a registry, NodePort and load balancer
 	scripts/cluster registry
@@ -204,17 +251,23 @@ endif
 cluster-delete: ## Delete the cluster and its registry
 	scripts/cluster delete
 
-deploy: push tool-kubectl ## Push to the cluster's registry, apply the RuntimeClass and k8s/ with that image, wait
+deploy: push overlay tool-kubectl ## Push to the cluster's registry, apply the RuntimeClass and k8s/ with that image, wait
 	kubectl apply -f runtimeclass.yaml
-	$(MAKE) --no-print-directory overlay
-	kubectl apply -k .deploy
+	kubectl apply -k .deploy/component
 	kubectl rollout status deployment/time-service --timeout=180s
 
-# .deploy/: k8s/ with the image swapped for REF (test-manifests renders it too).
+deploy-container: push-container overlay tool-kubectl ## Push the Go service and apply k8s/container/ with it: the container beside the component, NodePort 30081
+	kubectl apply -k .deploy/container
+	kubectl rollout status deployment/time-service-container --timeout=180s
+
+# .deploy/component and .deploy/container: k8s/ and k8s/container/ with the image swapped for the one
+# pushed (test-manifests renders them too).
+# $(call overlay,DIR,BASE,BASE_IMAGE,IMAGE,TAG)
+overlay = mkdir -p $(1) && printf 'resources: [%s]\nimages:\n- name: %s\n  newName: %s\n  newTag: "%s"\n' \
+	$(2) $(3) $(4) $(5) > $(1)/kustomization.yaml
 overlay:
-	mkdir -p .deploy
-	printf 'resources: [../k8s]\nimages:\n- name: %s\n  newName: %s\n  newTag: "%s"\n' \
-		$(BASE_IMAGE) $(REGISTRY)/$(IMAGE) $(TAG) > .deploy/kustomization.yaml
+	@$(call overlay,.deploy/component,../../k8s,$(BASE_IMAGE),$(REGISTRY)/$(IMAGE),$(TAG))
+	@$(call overlay,.deploy/container,../../k8s/container,$(BASE_IMAGE)-container,$(REGISTRY)/$(IMAGE)-container,$(VERSION))
 
 smoke: ## curl /time and /nanotime on the NodePort and check the JSON
 	scripts/smoke http://localhost:$(NODE_PORT)
@@ -241,10 +294,16 @@ autoscale: tool-kubectl ## Show the HorizontalPodAutoscaler (min 1, max 3, CPU 8
 load: tool-oha tool-kubectl ## Load the NodePort with oha until the HPA scales out (at most LOAD_SECONDS, 300), show the pods
 	scripts/load-until-scaled http://localhost:$(NODE_PORT)/time $(or $(LOAD_SECONDS),300)
 
-undeploy: tool-kubectl ## Delete everything deploy and expose-lb created, the RuntimeClass included
+compare: overlay tool-oha tool-kubectl ## With both deployed: registry bytes, scale-out, memory per pod, NodePort throughput side by side
+	cargo bench --locked --bench cluster
+
+undeploy: undeploy-container ## Delete everything deploy, deploy-container and expose-lb created, the RuntimeClass included
 	kubectl delete -k k8s/loadbalancer --ignore-not-found
 	kubectl delete -k k8s --ignore-not-found
 	kubectl delete -f runtimeclass.yaml --ignore-not-found
+
+undeploy-container: tool-kubectl ## Delete what deploy-container created
+	kubectl delete -k k8s/container --ignore-not-found
 
 clean: ## Remove build outputs
 	cargo clean

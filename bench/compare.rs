@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{oha, Server, Stdout};
+use support::{median, oha, Server, Stdout};
 
 const CONCURRENCY: u32 = 64;
 const COMPONENT: &str = "time-service";
@@ -98,17 +98,6 @@ struct Figures {
     p50_ms: Vec<f64>,
     p99_ms: Vec<f64>,
     peak_rss_kib: u64,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let middle = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[middle]
-    } else {
-        (sorted[middle - 1] + sorted[middle]) / 2.0
-    }
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

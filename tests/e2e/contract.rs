@@ -54,14 +54,22 @@ fn ensure_near_now(nanos: i128) -> Result<()> {
     Ok(())
 }
 
+/// What this service adds to the book's clock routes; the book's Go service sets no headers (Go
+/// sniffs its JSON as text/plain).
+const CLOCK_HEADERS: [(&str, &str); 2] = [
+    ("content-type", "application/json"),
+    ("cache-control", "no-store"),
+];
+
 /// GETs a clock route and returns its one string field, after checking status and headers.
-fn clock_field(server: &Server, path: &str, field: &str) -> Result<String> {
+fn clock_field(
+    server: &Server,
+    path: &str,
+    field: &str,
+    headers: &[(&str, &str)],
+) -> Result<String> {
     let response = server.send("GET", path)?;
-    let headers = [
-        ("content-type", "application/json"),
-        ("cache-control", "no-store"),
-    ];
-    expect(&response, 200, &headers)?;
+    expect(&response, 200, headers)?;
     let body = json_line(&response)?;
     let fields = body.as_object().context("body is not an object")?;
     ensure!(
@@ -74,19 +82,54 @@ fn clock_field(server: &Server, path: &str, field: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
-pub fn time(server: &Server) -> Result<()> {
-    let text = clock_field(server, "/time", "time")?;
+fn check_time(server: &Server, headers: &[(&str, &str)]) -> Result<()> {
+    let text = clock_field(server, "/time", "time", headers)?;
     let instant = parse_go_string(&text).with_context(|| format!("{text:?} is not Go's layout"))?;
     ensure_near_now(instant.unix_nanos())
 }
 
-pub fn nanotime(server: &Server) -> Result<()> {
-    let text = clock_field(server, "/nanotime", "nanoTime")?;
+fn check_nanotime(server: &Server, headers: &[(&str, &str)]) -> Result<()> {
+    let text = clock_field(server, "/nanotime", "nanoTime", headers)?;
     ensure!(
         text.bytes().all(|b| b.is_ascii_digit()),
         "{text:?} is not a decimal string"
     );
     ensure_near_now(text.parse()?)
+}
+
+pub fn time(server: &Server) -> Result<()> {
+    check_time(server, &CLOCK_HEADERS)
+}
+
+pub fn nanotime(server: &Server) -> Result<()> {
+    check_nanotime(server, &CLOCK_HEADERS)
+}
+
+/// The book's contract, which its Go service (the container) meets as the component does: the
+/// two routes' JSON, and a log line for every call.
+pub mod book {
+    use super::*;
+
+    pub fn time(server: &Server) -> Result<()> {
+        check_time(server, &[])
+    }
+
+    pub fn nanotime(server: &Server) -> Result<()> {
+        check_nanotime(server, &[])
+    }
+
+    pub fn log_line_per_call(server: &Server) -> Result<()> {
+        // Go's log writes `2026/11/22 18:10:03 GET /time`; the component adds the status.
+        for path in ["/time", "/nanotime", "/time"] {
+            let seen = server.output().len();
+            server.send("GET", path)?;
+            server.wait_for_line(seen, |line| {
+                let mut words = line.split_whitespace().skip_while(|word| *word != "GET");
+                words.next().is_some() && words.next() == Some(path)
+            })?;
+        }
+        Ok(())
+    }
 }
 
 pub fn healthz(server: &Server) -> Result<()> {

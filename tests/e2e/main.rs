@@ -4,7 +4,9 @@
 //!     cargo test --test e2e [-- FILTER]      (make test builds the component first)
 //!
 //! LOAD_REQUESTS sets the size of the `load` check (make load-local runs 100,000). COMPONENT
-//! serves another build than the one spin.toml names, such as the WASI 0.3 one.
+//! serves another build than the one spin.toml names, such as the WASI 0.3 one. BOOK_SERVICE
+//! runs that program instead (the book's Go service, the container's binary) with the book's
+//! checks only: it answers the two routes as the book shows, and nothing more.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -15,8 +17,8 @@ mod odd_requests;
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use std::process::ExitCode;
-use support::Server;
+use std::process::{Command, ExitCode};
+use support::{Server, Stdout};
 
 type Check = fn(&Server) -> Result<()>;
 
@@ -37,6 +39,12 @@ const CHECKS: &[(&str, Check)] = &[
     ),
     ("odd_requests::grid", odd_requests::grid),
     ("load::sustained", load::sustained),
+];
+
+const BOOK_CHECKS: &[(&str, Check)] = &[
+    ("book::time", contract::book::time),
+    ("book::nanotime", contract::book::nanotime),
+    ("book::log_line_per_call", contract::book::log_line_per_call),
 ];
 
 /// The artifact spin.toml names, so that tests, `make` and `spin up` all serve the same file;
@@ -65,30 +73,46 @@ fn main() -> ExitCode {
         .skip(1)
         .find(|arg| !arg.starts_with('-'))
         .unwrap_or_default();
-    let selected: Vec<_> = CHECKS
+    let book_service = std::env::var_os("BOOK_SERVICE").map(PathBuf::from);
+    let checks = if book_service.is_some() {
+        BOOK_CHECKS
+    } else {
+        CHECKS
+    };
+    let selected: Vec<_> = checks
         .iter()
         .filter(|(name, _)| name.contains(&filter))
         .collect();
-    let wasm = match component_path() {
-        Ok(wasm) => wasm,
-        Err(error) => {
-            eprintln!("{error:#}");
-            return ExitCode::FAILURE;
-        }
+    let started = match &book_service {
+        Some(program) => Server::start(
+            |addr| {
+                let mut command = Command::new(program);
+                command.arg(addr.to_string());
+                command
+            },
+            Stdout::Collect,
+            "/time",
+        )
+        .map(|server| (server, format!("{}", program.display()))),
+        None => component_path().and_then(|wasm| {
+            let host = std::env::var("HOST").unwrap_or_else(|_| "default".into());
+            Ok((
+                Server::serve_component(&wasm, Stdout::Collect)?,
+                format!("HOST={host}, {}", wasm.display()),
+            ))
+        }),
     };
-    let server = match Server::serve_component(&wasm) {
-        Ok(server) => server,
+    let (server, serving) = match started {
+        Ok(started) => started,
         Err(error) => {
-            eprintln!("could not start the host: {error:#}");
+            eprintln!("could not start the server: {error:#}");
             return ExitCode::FAILURE;
         }
     };
     println!(
-        "\nrunning {} end-to-end checks against http://{} (HOST={}, {})",
+        "\nrunning {} end-to-end checks against http://{} ({serving})",
         selected.len(),
         server.addr,
-        std::env::var("HOST").unwrap_or_else(|_| "default".into()),
-        wasm.display()
     );
     let mut failed = Vec::new();
     for (name, check) in selected {

@@ -31,7 +31,7 @@ pub struct Server {
 
 impl Server {
     /// `scripts/serve` on a free port: the project's one way to start a host (HOST picks it).
-    pub fn serve_component(wasm: &Path) -> Result<Server> {
+    pub fn serve_component(wasm: &Path, stdout: Stdout) -> Result<Server> {
         let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/serve");
         Server::start(
             |addr| {
@@ -39,7 +39,7 @@ impl Server {
                 command.arg(addr.to_string()).arg(wasm);
                 command
             },
-            Stdout::Collect,
+            stdout,
             "/healthz",
         )
     }
@@ -263,6 +263,17 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>> {
         }
         body.extend_from_slice(&rest[..size]);
         rest = &rest[size + 2..];
+    }
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
     }
 }
 
