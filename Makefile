@@ -85,7 +85,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .DEFAULT_GOAL := help
 .PHONY: help tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
 	tool-python tool-kubectl cluster-tools build build-wasip3 go-service spin-image container-image run test test-lint \
-	test-unit test-e2e test-push test-manifests test-docs test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
+	test-unit test-e2e test-push test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
 	repro vectors fuzz push push-container cluster cluster-delete deploy deploy-container overlay smoke port-forward \
 	expose-lb logs scale autoscale load compare undeploy undeploy-container clean
 
@@ -153,7 +153,7 @@ run: build ## Serve on LISTEN (default 127.0.0.1:3000) with spin up (fetched if 
 		$(MAKE) --no-print-directory tool-wasmtime; }
 	scripts/serve $(LISTEN) $(WASM)
 
-test: tools build build-wasip3 test-lint test-unit test-e2e test-push test-manifests test-docs test-workflows test-fuzz-build repro test-fresh bench-quick ## Install the tools, then run every test
+test: tools build build-wasip3 test-lint test-unit test-e2e test-push test-manifests test-docs test-workflows test-fuzz-build test-fetch repro test-fresh bench-quick ## Install the tools, then run every test
 	@echo "make test: all passed"
 
 test-lint: toolchain
@@ -181,6 +181,9 @@ test-manifests: tool-kubectl tool-python
 # make run on a fresh clone with a fresh Rust (stable only): the README's first command, alone.
 test-fresh: $(if $(SPIN),,tool-wasmtime)
 	scripts/test-fresh $(WASM)
+
+test-fetch:  # fetch-tools' checksum check against a release served on loopback
+	scripts/test-fetch
 
 test-docs:  # the README under 8 KB, every link between the pages resolving
 	scripts/check-docs
@@ -223,7 +226,7 @@ push-container: container-image tool-skopeo ## Push the book's Go service as a c
 
 # The book's Go service: static (the image has no libc) and reproducible (no paths, no build ID).
 go-service: tool-go
-	cd container && CGO_ENABLED=0 go build -trimpath -ldflags=-buildid= -o ../$(GO_SERVICE) .
+	cd container && CGO_ENABLED=0 go build -trimpath -ldflags=-buildid= -o $(abspath $(GO_SERVICE)) .
 
 # The one-layer images (scripts/oci-image). IMAGE_FORM=image: spin.toml with only its source
 # rewritten to the component beside it, as the shim reads an image's /spin.toml.
