@@ -224,9 +224,10 @@ push: $(if $(filter image,$(IMAGE_FORM)),spin-image tool-skopeo,build $(if $(SPI
 push-container: container-image tool-skopeo ## Push the book's Go service as a container image to REGISTRY as IMAGE-container
 	scripts/push $(CONTAINER_LAYOUT) $(CONTAINER_REF)
 
-# The book's Go service: static (the image has no libc) and reproducible (no paths, no build ID).
+# The book's Go service: static (the image has no libc) and reproducible (no paths, no build ID, no
+# git revision: the same source gives the same bytes whatever the checkout).
 go-service: tool-go
-	cd container && CGO_ENABLED=0 go build -trimpath -ldflags=-buildid= -o $(abspath $(GO_SERVICE)) .
+	cd container && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags=-buildid= -o $(abspath $(GO_SERVICE)) .
 
 # The one-layer images (scripts/oci-image). IMAGE_FORM=image: spin.toml with only its source
 # rewritten to the component beside it, as the shim reads an image's /spin.toml.
