@@ -33,8 +33,6 @@ WASM := $(shell sed -n 's/^source = "\(.*\)"$$/\1/p' spin.toml)
 WASM_P3_DIR := target/wasip3
 WASM_P3 := $(WASM_P3_DIR)/wasm32-wasip2/release/time_service.wasm
 LISTEN ?= 127.0.0.1:3000
-# Spin, when installed, serves and pushes; otherwise wasmtime serves and wkg pushes.
-SPIN := $(shell command -v spin)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 
 # Publishing and deploying. The cluster's registry answers on localhost:5001 from the host and,
@@ -71,6 +69,9 @@ CARGO_BIN := $(CARGO_HOME_DIR)/bin
 TOOLS_BIN := $(CURDIR)/.tools/bin
 VENV := $(CURDIR)/.tools/venv
 export PATH := $(CARGO_BIN):$(TOOLS_BIN):$(VENV)/bin:$(PATH)
+# Spin, when installed (or fetched into .tools/bin by make run), serves and pushes; otherwise
+# wasmtime serves and wkg pushes. (make 4.3's $(shell) does not see the exported PATH: give it.)
+SPIN := $(shell PATH="$(PATH)" command -v spin)
 # Reproducible on any machine: panic messages embed the source paths of dependencies, which
 # live under CARGO_HOME; name them independently of where that is. (Only the wasm target.)
 export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo
