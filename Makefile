@@ -106,7 +106,7 @@ toolchain:
 	@[ "$$(rustup component list --installed 2>/dev/null | grep -cE '^(rust-std-wasm32-wasip2|clippy-.*|rustfmt-.*)$$')" = 3 ] || \
 		rustup toolchain install --no-self-update
 tool-wasmtime:
-	@$(call cargo-install,wasmtime,$(WASMTIME_CRATE),to serve the component over HTTP; it compiles from source$(comma) about 8 minutes on 2 cores)
+	@$(call cargo-install,wasmtime,$(WASMTIME_CRATE),to serve the component over HTTP; it compiles from source$(comma) 8 to 10 minutes on 2 cores)
 tool-wkg:
 	@$(call cargo-install,wkg,wkg@$(WKG_VERSION),to push and pull OCI wasm artifacts; about 7 minutes on 2 cores)
 tool-oha:
