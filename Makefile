@@ -149,7 +149,7 @@ build-wasip3: toolchain ## Build the same component for WASI 0.3 (spin-sdk 7): w
 # Spin is the host this project is about: fetched in seconds where its releases can be downloaded.
 # Only where that is impossible does wasmtime serve, which cargo compiles from source once.
 run: build ## Serve on LISTEN (default 127.0.0.1:3000) with spin up (fetched if missing), else wasmtime serve
-	@command -v spin >/dev/null || why=$$(scripts/fetch-tools spin 2>&1 >/dev/null) || \
+	@command -v spin >/dev/null || why=$$(scripts/fetch-tools spin 3>&1 1>&2 2>&3) || \
 		{ echo "make run: Spin $(SPIN_VERSION) cannot be fetched ($$why): serving with wasmtime instead"; \
 		$(MAKE) --no-print-directory tool-wasmtime; }
 	scripts/serve $(LISTEN) $(WASM)
