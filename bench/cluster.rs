@@ -319,9 +319,8 @@ fn cluster_versions(apps: &[App]) -> Result<String> {
     let info = &nodes.first().context("no nodes")?["status"]["nodeInfo"];
     let text = |v: &Value| v.as_str().unwrap_or("?").to_string();
     Ok(format!(
-        "Cluster: {} ({} node{}): Kubernetes {}, {}, {}; containerd-shim-spin {} (the Makefile's SHIM_VERSION); \
+        "Cluster: {} node{}: Kubernetes {}, {}, {}; containerd-shim-spin {} (the Makefile's SHIM_VERSION); \
          the component pushed as IMAGE_FORM={}: `{}`; the container: `{}`.",
-        std::env::var("CLUSTER").unwrap_or_else(|_| "a cluster".into()),
         nodes.len(),
         if nodes.len() == 1 { "" } else { "s" },
         text(&info["kubeletVersion"]),
