@@ -108,9 +108,9 @@ toolchain:
 tool-wasmtime:
 	@$(call cargo-install,wasmtime,$(WASMTIME_CRATE),to serve the component over HTTP; it compiles from source$(comma) 8 to 10 minutes on 2 cores)
 tool-wkg:
-	@$(call cargo-install,wkg,wkg@$(WKG_VERSION),to push and pull OCI wasm artifacts; about 7 minutes on 2 cores)
+	@$(call cargo-install,wkg,wkg@$(WKG_VERSION),to push and pull OCI wasm artifacts; 5 to 7 minutes on 2 cores)
 tool-oha:
-	@$(call cargo-install,oha,oha@$(OHA_VERSION),the HTTP load generator; about 7 minutes on 2 cores)
+	@$(call cargo-install,oha,oha@$(OHA_VERSION),the HTTP load generator; 5 to 7 minutes on 2 cores)
 tool-fuzz: tool-nightly
 	@$(call cargo-install,cargo-fuzz,cargo-fuzz@$(CARGO_FUZZ_VERSION),the fuzzing driver; under a minute)
 tool-nightly:  # cargo-fuzz's sanitizers need a nightly compiler
