@@ -43,8 +43,8 @@ struct App {
 #[derive(Default)]
 struct Figures {
     registry_bytes: u64,
-    /// Per scale-out target: the seconds to all Ready and the restarts among the new pods, per round.
-    scale_out: Vec<(u32, Vec<f64>, Vec<u64>)>,
+    /// Per SCALE_OUT target: the seconds to all Ready and the restarts among the new pods, per round.
+    scale_out: Vec<(Vec<f64>, Vec<u64>)>,
     memory_per_pod_mib: Option<f64>,
     node_memory_mib: Option<f64>,
     requests_per_sec: Vec<f64>,
@@ -359,7 +359,7 @@ fn table(figures: &[Figures], rounds: u32, seconds: u32, served: &str) -> String
         let cells = |f: &Figures, restarts: bool| {
             f.scale_out
                 .get(index)
-                .map_or(NOT_MEASURED.into(), |(_, secs, rs)| {
+                .map_or(NOT_MEASURED.into(), |(secs, rs)| {
                     if restarts {
                         list(rs)
                     } else {
@@ -433,15 +433,7 @@ fn main() -> Result<()> {
         // make test: no cluster; the two served on loopback, as the e2e suite serves them.
         let servers = [
             Server::serve_component(&PathBuf::from(env("COMPONENT")?), Stdout::Discard)?,
-            Server::start(
-                |addr| {
-                    let mut command = Command::new(env("BOOK_SERVICE").unwrap_or_default());
-                    command.arg(addr.to_string());
-                    command
-                },
-                Stdout::Discard,
-                "/time",
-            )?,
+            Server::serve_program(&PathBuf::from(env("BOOK_SERVICE")?), Stdout::Discard)?,
         ];
         let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
         load(&addrs, rounds, seconds, &mut figures)?;
@@ -463,7 +455,7 @@ fn main() -> Result<()> {
         let hpas = HpasAway::take(&apps)?;
         for (index, replicas) in SCALE_OUT.iter().enumerate() {
             for figures in &mut figures {
-                figures.scale_out.push((*replicas, Vec::new(), Vec::new()));
+                figures.scale_out.push((Vec::new(), Vec::new()));
             }
             for round in 1..=rounds {
                 for (app, figures) in apps.iter().zip(&mut figures) {
@@ -472,7 +464,7 @@ fn main() -> Result<()> {
                         app.deployment
                     ));
                     let (secs, restarts) = app.scale_out(*replicas)?;
-                    let (_, all_secs, all_restarts) = &mut figures.scale_out[index];
+                    let (all_secs, all_restarts) = &mut figures.scale_out[index];
                     all_secs.push(secs);
                     all_restarts.push(restarts);
                 }

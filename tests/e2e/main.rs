@@ -17,7 +17,7 @@ mod odd_requests;
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use support::{Server, Stdout};
 
 type Check = fn(&Server) -> Result<()>;
@@ -84,16 +84,8 @@ fn main() -> ExitCode {
         .filter(|(name, _)| name.contains(&filter))
         .collect();
     let started = match &book_service {
-        Some(program) => Server::start(
-            |addr| {
-                let mut command = Command::new(program);
-                command.arg(addr.to_string());
-                command
-            },
-            Stdout::Collect,
-            "/time",
-        )
-        .map(|server| (server, format!("{}", program.display()))),
+        Some(program) => Server::serve_program(program, Stdout::Collect)
+            .map(|server| (server, format!("{}", program.display()))),
         None => component_path().and_then(|wasm| {
             let host = std::env::var("HOST").unwrap_or_else(|_| "default".into());
             Ok((

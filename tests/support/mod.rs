@@ -44,6 +44,20 @@ impl Server {
         )
     }
 
+    /// A program that takes its listen address as its one argument (the book's Go service),
+    /// ready when `GET /time` answers.
+    pub fn serve_program(program: &Path, stdout: Stdout) -> Result<Server> {
+        Server::start(
+            |addr| {
+                let mut command = Command::new(program);
+                command.arg(addr.to_string());
+                command
+            },
+            stdout,
+            "/time",
+        )
+    }
+
     /// Starts `command(addr)` and waits until `GET ready_path` answers 200. Stderr is always
     /// collected, for the error message if the server never answers.
     pub fn start(
