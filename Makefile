@@ -39,18 +39,23 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 # through each node's registry mirror, from the nodes too.
 REGISTRY ?= localhost:5001
 IMAGE ?= time-service
-# How make push packages the component (docs/kubernetes.md compares the two):
-#   spinkube  SpinKube's wasm artifact (spin registry push): faster starts, smaller pods; the default
-#   image     an ordinary one-layer OCI image holding /spin.toml and the component: no start race at
-#             scale-out, and runs on containerd that cannot pull wasm artifacts
-IMAGE_FORM ?= spinkube
+# How make push packages the component (docs/kubernetes.md#image-forms compares the three):
+#   wasm      the default: one application/wasm layer, the component alone (scripts/oci-image --wasm,
+#             wkg's layout): precompiled starts, small pods, no restarts at scale-out; one component
+#             on /... and nothing more (scripts/check-wasm-form guards that)
+#   spinkube  SpinKube's layout (spin registry push): spin.toml whole, for apps that need more of it
+#   image     an ordinary one-layer OCI image holding /spin.toml and the component, for containerd
+#             older than 1.7.7 / 1.6.25, which cannot pull wasm artifacts
+IMAGE_FORM ?= wasm
+IMAGE_FORMS := wasm spinkube image
 # Each form its own tag, so that switching forms rolls the pods out.
-TAG ?= $(VERSION)$(if $(filter image,$(IMAGE_FORM)),-image)
+TAG ?= $(VERSION)$(if $(filter-out wasm,$(IMAGE_FORM)),-$(IMAGE_FORM))
 REF := $(REGISTRY)/$(IMAGE):$(TAG)
 # The book's Go service as a container, beside the component (make push-container, deploy-container).
 CONTAINER_REF := $(REGISTRY)/$(IMAGE)-container:$(VERSION)
 GO_SERVICE := target/container/go-time-service
 # The OCI image layouts scripts/oci-image writes and scripts/push pushes.
+WASM_LAYOUT := target/oci/wasm
 SPIN_IMAGE_LAYOUT := target/oci/spin-image
 CONTAINER_LAYOUT := target/oci/container
 # The image k8s/ renders; deploy's overlay swaps it for the one it pushed.
@@ -69,8 +74,8 @@ CARGO_BIN := $(CARGO_HOME_DIR)/bin
 TOOLS_BIN := $(CURDIR)/.tools/bin
 VENV := $(CURDIR)/.tools/venv
 export PATH := $(CARGO_BIN):$(TOOLS_BIN):$(VENV)/bin:$(PATH)
-# Spin, when installed (or fetched into .tools/bin by make run), serves and pushes; otherwise
-# wasmtime serves and wkg pushes. (make 4.3's $(shell) does not see the exported PATH: give it.)
+# Spin, when installed (or fetched into .tools/bin by make run), serves; otherwise wasmtime does.
+# (make 4.3's $(shell) does not see the exported PATH: give it.)
 SPIN := $(shell PATH="$(PATH)" command -v spin)
 # Reproducible on any machine: panic messages embed the source paths of dependencies, which
 # live under CARGO_HOME; name them independently of where that is. (Only the wasm target.)
@@ -85,8 +90,8 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
 .PHONY: help tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
-	tool-python tool-kubectl cluster-tools build build-wasip3 go-service spin-image container-image run test test-lint \
-	test-unit test-e2e test-push test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
+	tool-python tool-kubectl tool-spin cluster-tools build build-wasip3 go-service wasm-artifact spin-image container-image \
+	run test test-lint test-unit test-e2e test-wasm-form test-push test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
 	repro vectors fuzz push push-container cluster cluster-delete deploy deploy-container overlay smoke port-forward \
 	expose-lb logs scale autoscale load compare undeploy undeploy-container clean
 
@@ -108,7 +113,7 @@ toolchain:
 tool-wasmtime:
 	@$(call cargo-install,wasmtime,$(WASMTIME_CRATE),to serve the component over HTTP; it compiles from source$(comma) 8 to 10 minutes on 2 cores)
 tool-wkg:
-	@$(call cargo-install,wkg,wkg@$(WKG_VERSION),to push and pull OCI wasm artifacts; 5 to 7 minutes on 2 cores)
+	@$(call cargo-install,wkg,wkg@$(WKG_VERSION),test-push pulls the wasm artifact with it and checks it against its own push; 5 to 7 minutes on 2 cores)
 tool-oha:
 	@$(call cargo-install,oha,oha@$(OHA_VERSION),the HTTP load generator; 5 to 7 minutes on 2 cores)
 tool-fuzz: tool-nightly
@@ -119,12 +124,14 @@ tool-registry:  # a real OCI registry for test-push
 	@$(call apt-install,docker-registry,docker-registry)
 tool-go:  # Go's own formatter for the reference vectors, and the book's Go service
 	@$(call apt-install,go,golang-go)
-tool-skopeo:  # pushes the one-layer images (IMAGE_FORM=image, push-container) without a daemon
+tool-skopeo:  # pushes the OCI layouts (IMAGE_FORM=wasm and image, push-container) without a daemon
 	@$(call apt-install,skopeo,skopeo)
 tool-python:
 	@test -x $(VENV)/bin/checkov || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
 tool-kubectl:  # test-manifests renders with kubectl kustomize
 	@command -v kubectl >/dev/null || scripts/fetch-tools kubectl
+tool-spin:  # make push IMAGE_FORM=spinkube pushes with spin registry push
+	@command -v spin >/dev/null || scripts/fetch-tools spin
 
 comma := ,
 # $(call cargo-install,COMMAND,CRATE@VERSION [FLAGS],WHY): cargo install unless COMMAND is on PATH,
@@ -154,7 +161,7 @@ run: build ## Serve on LISTEN (default 127.0.0.1:3000) with spin up (fetched if 
 		$(MAKE) --no-print-directory tool-wasmtime; }
 	scripts/serve $(LISTEN) $(WASM)
 
-test: tools build build-wasip3 test-lint test-unit test-e2e test-push test-manifests test-docs test-workflows test-fuzz-build test-fetch repro test-fresh bench-quick ## Install the tools, then run every test
+test: tools build build-wasip3 test-lint test-unit test-e2e test-wasm-form test-push test-manifests test-docs test-workflows test-fuzz-build test-fetch repro test-fresh bench-quick ## Install the tools, then run every test
 	@echo "make test: all passed"
 
 test-lint: toolchain
@@ -173,8 +180,11 @@ test-e2e: build build-wasip3 tool-wasmtime tool-oha
 	@if command -v spin >/dev/null; then HOST=spin cargo test --locked --test e2e; \
 	else echo "spin is not installed: e2e ran against wasmtime only"; fi
 
-test-push: build spin-image container-image tool-registry tool-wkg tool-skopeo tool-wasmtime tool-oha
-	scripts/test-push $(WASM) $(SPIN_IMAGE_LAYOUT) $(CONTAINER_LAYOUT) $(GO_SERVICE)
+test-wasm-form:  # scripts/check-wasm-form passes spin.toml and refuses what the wasm form cannot carry
+	scripts/test-wasm-form
+
+test-push: wasm-artifact spin-image container-image tool-registry tool-wkg tool-skopeo tool-wasmtime tool-oha
+	scripts/test-push $(WASM) $(WASM_LAYOUT) $(SPIN_IMAGE_LAYOUT) $(CONTAINER_LAYOUT) $(GO_SERVICE)
 
 test-manifests: tool-kubectl tool-python
 	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" scripts/test-manifests
@@ -218,9 +228,16 @@ bench-quick: build build-wasip3 go-service tool-wasmtime tool-oha
 
 ## ---- Publish and run on Kubernetes ------------------------------------------------------
 
-$(if $(filter-out spinkube image,$(IMAGE_FORM)),$(error IMAGE_FORM must be spinkube or image, not '$(IMAGE_FORM)'))
-push: $(if $(filter image,$(IMAGE_FORM)),spin-image tool-skopeo,build $(if $(SPIN),,tool-wkg)) ## Push the component to REGISTRY as IMAGE:TAG in IMAGE_FORM (spinkube, the default, or image)
-	scripts/push $(if $(filter image,$(IMAGE_FORM)),$(SPIN_IMAGE_LAYOUT),$(WASM)) $(REF)
+$(if $(filter-out $(IMAGE_FORMS),$(IMAGE_FORM)),$(error IMAGE_FORM must be one of $(IMAGE_FORMS), not '$(IMAGE_FORM)'))
+# What each form pushes, and what it needs to.
+PUSH_SOURCE_wasm := $(WASM_LAYOUT)
+PUSH_NEEDS_wasm := wasm-artifact tool-skopeo
+PUSH_SOURCE_spinkube := $(WASM)
+PUSH_NEEDS_spinkube := build tool-spin
+PUSH_SOURCE_image := $(SPIN_IMAGE_LAYOUT)
+PUSH_NEEDS_image := spin-image tool-skopeo
+push: $(PUSH_NEEDS_$(IMAGE_FORM)) ## Push the component to REGISTRY as IMAGE:TAG in IMAGE_FORM: wasm (the default), spinkube or image
+	scripts/push $(PUSH_SOURCE_$(IMAGE_FORM)) $(REF)
 
 push-container: container-image tool-skopeo ## Push the book's Go service as a container image to REGISTRY as IMAGE-container
 	scripts/push $(CONTAINER_LAYOUT) $(CONTAINER_REF)
@@ -230,8 +247,12 @@ push-container: container-image tool-skopeo ## Push the book's Go service as a c
 go-service: tool-go
 	cd container && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags=-buildid= -o $(abspath $(GO_SERVICE)) .
 
-# The one-layer images (scripts/oci-image). IMAGE_FORM=image: spin.toml with only its source
-# rewritten to the component beside it, as the shim reads an image's /spin.toml.
+# The one-layer images (scripts/oci-image). IMAGE_FORM=wasm: the component alone, once spin.toml is
+# known to ask for nothing more. IMAGE_FORM=image: spin.toml with only its source rewritten to the
+# component beside it, as the shim reads an image's /spin.toml.
+wasm-artifact: build
+	scripts/check-wasm-form spin.toml
+	scripts/oci-image $(WASM_LAYOUT) --wasm $(WASM)
 spin-image: build
 	mkdir -p $(dir $(SPIN_IMAGE_LAYOUT))
 	sed 's|^source = ".*"$$|source = "time_service.wasm"|' spin.toml > $(dir $(SPIN_IMAGE_LAYOUT))spin.toml

@@ -327,7 +327,7 @@ fn cluster_versions(apps: &[App]) -> Result<String> {
         text(&info["containerRuntimeVersion"]),
         text(&info["osImage"]),
         std::env::var("SHIM_VERSION").unwrap_or_else(|_| "?".into()),
-        std::env::var("IMAGE_FORM").unwrap_or_else(|_| "spinkube".into()),
+        std::env::var("IMAGE_FORM").unwrap_or_else(|_| "wasm".into()),
         apps[0].image,
         apps[1].image,
     ))
