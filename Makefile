@@ -91,9 +91,9 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .DEFAULT_GOAL := help
 .PHONY: help tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
 	tool-python tool-kubectl tool-spin cluster-tools build build-wasip3 go-service wasm-artifact spin-image container-image \
-	run test test-lint test-unit test-e2e test-wasm-form test-push test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
+	run test test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
 	repro vectors fuzz push push-container cluster cluster-delete deploy deploy-container overlay smoke port-forward \
-	expose-lb logs scale autoscale load compare undeploy undeploy-container clean
+	expose-lb logs scale scale-out autoscale load rollout compare undeploy undeploy-container clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -161,7 +161,7 @@ run: build ## Serve on LISTEN (default 127.0.0.1:3000) with spin up (fetched if 
 		$(MAKE) --no-print-directory tool-wasmtime; }
 	scripts/serve $(LISTEN) $(WASM)
 
-test: tools build build-wasip3 test-lint test-unit test-e2e test-wasm-form test-push test-manifests test-docs test-workflows test-fuzz-build test-fetch repro test-fresh bench-quick ## Install the tools, then run every test
+test: tools build build-wasip3 test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-manifests test-docs test-workflows test-fuzz-build test-fetch repro test-fresh bench-quick ## Install the tools, then run every test
 	@echo "make test: all passed"
 
 test-lint: toolchain
@@ -185,6 +185,10 @@ test-wasm-form:  # scripts/check-wasm-form passes spin.toml and refuses what the
 
 test-push: wasm-artifact spin-image container-image tool-registry tool-wkg tool-skopeo tool-wasmtime tool-oha
 	scripts/test-push $(WASM) $(WASM_LAYOUT) $(SPIN_IMAGE_LAYOUT) $(CONTAINER_LAYOUT) $(GO_SERVICE)
+
+# make rollout's load check, on loopback: it passes undisturbed and fails when the host is killed.
+test-cluster-checks: build tool-wasmtime tool-oha
+	COMPONENT=$(WASM) cargo bench --locked --bench cluster-checks -- local
 
 test-manifests: tool-kubectl tool-python
 	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" scripts/test-manifests
@@ -316,12 +320,18 @@ scale: tool-kubectl ## Scale to 3 replicas by hand (the HPA takes over again at 
 	kubectl rollout status deployment/time-service --timeout=180s
 	kubectl get pods --selector app.kubernetes.io/name=time-service -o wide
 
+scale-out: tool-kubectl ## Scale the component 1 -> 10 (SCALE_OUT_REPLICAS) until all Ready, HPA aside; fail on any pod restart
+	cargo bench --locked --bench cluster-checks -- scale-out
+
 autoscale: tool-kubectl ## Show the HorizontalPodAutoscaler (min 1, max 3, CPU 80%)
 	kubectl get hpa time-service
 	kubectl describe hpa time-service
 
 load: tool-oha tool-kubectl ## Load the NodePort with oha until the HPA scales out (at most LOAD_SECONDS, 300), show the pods
 	scripts/load-until-scaled http://localhost:$(NODE_PORT)/time $(or $(LOAD_SECONDS),300)
+
+rollout: tool-oha tool-kubectl ## At 3 replicas, oha through each NodePort while every pod is replaced, then one evicted; fail on any failed request
+	cargo bench --locked --bench cluster-checks -- rollout
 
 compare: overlay tool-oha tool-kubectl ## With both deployed: registry bytes, scale-out, memory per pod, NodePort throughput side by side
 	cargo bench --locked --bench cluster

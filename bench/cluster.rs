@@ -14,31 +14,24 @@
 //! registry bytes, and the load figures of the two served locally (COMPONENT under scripts/serve,
 //! BOOK_SERVICE as itself); the cluster's rows then say so.
 
+#[path = "kube.rs"]
+mod kube;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use anyhow::{bail, ensure, Context, Result};
+use kube::{env, env_number, kubectl_json, run, App, HpasAway};
 use serde_json::Value;
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{median, oha, Server, Stdout};
 
 const CONCURRENCY: u32 = 64;
 const SCALE_OUT: [u32; 2] = [4, 10];
 const MEMORY_REPLICAS: u32 = 10;
 const NOT_MEASURED: &str = "–";
-
-/// One of the two deployments: what the Makefile and k8s/ name it.
-struct App {
-    column: &'static str,
-    deployment: &'static str,
-    image: String,
-    node_port_variable: &'static str,
-}
 
 #[derive(Default)]
 struct Figures {
@@ -51,46 +44,6 @@ struct Figures {
     p50_ms: Vec<f64>,
     p99_ms: Vec<f64>,
     failed_requests: u64,
-}
-
-fn env(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| format!("{name} is not set: run `make compare`"))
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .ok()
-            .with_context(|| format!("{name}={value} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn progress(step: &str) {
-    println!("compare: {step}");
-}
-
-fn run(program: &str, args: &[&str]) -> Result<Vec<u8>> {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    ensure!(
-        output.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    Ok(output.stdout)
-}
-
-fn kubectl(args: &[&str]) -> Result<String> {
-    Ok(String::from_utf8(run("kubectl", args)?)?)
-}
-
-fn kubectl_json(args: &[&str]) -> Result<Value> {
-    Ok(serde_json::from_str(&kubectl(args)?)?)
 }
 
 /// Manifest, config and layers of REGISTRY/NAME:TAG, through the registry API (plain HTTP, as the
@@ -146,114 +99,51 @@ fn mebibytes(quantity: &str) -> Result<f64> {
     Ok(number.parse::<f64>()? * factor / (1024.0 * 1024.0))
 }
 
-impl App {
-    fn selector(&self) -> String {
-        format!("app.kubernetes.io/name={}", self.deployment)
-    }
+fn progress(step: &str) {
+    println!("compare: {step}");
+}
 
-    fn node_port_addr(&self) -> Result<SocketAddr> {
-        Ok(format!("127.0.0.1:{}", env(self.node_port_variable)?).parse()?)
-    }
-
-    /// The app's pods: name, whether it is going away, and its restarts.
-    fn pods(&self) -> Result<Vec<(String, bool, u64)>> {
-        let pods = kubectl_json(&["get", "pods", "-l", &self.selector(), "-o", "json"])?;
-        Ok(pods["items"]
-            .as_array()
-            .context("pod list")?
-            .iter()
-            .map(|pod| {
-                let restarts =
-                    pod["status"]["containerStatuses"]
-                        .as_array()
-                        .map_or(0, |statuses| {
-                            statuses
-                                .iter()
-                                .filter_map(|s| s["restartCount"].as_u64())
-                                .sum()
-                        });
-                let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-                let leaving = !pod["metadata"]["deletionTimestamp"].is_null();
-                (name.to_string(), leaving, restarts)
-            })
-            .collect())
-    }
-
-    /// `kubectl scale`, then `kubectl rollout status`: returns when every replica is Ready.
-    fn scale(&self, replicas: u32) -> Result<()> {
-        let deployment = format!("deployment/{}", self.deployment);
-        kubectl(&["scale", &deployment, &format!("--replicas={replicas}")])?;
-        kubectl(&["rollout", "status", &deployment, "--timeout=300s"])?;
-        Ok(())
-    }
-
-    /// From one Ready pod, and no other left, to `replicas` Ready: the seconds and the new pods' restarts.
-    fn scale_out(&self, replicas: u32) -> Result<(f64, u64)> {
-        self.scale(1)?;
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while self.pods()?.len() != 1 {
-            ensure!(
-                Instant::now() < deadline,
-                "{}: old pods still terminating",
-                self.deployment
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        let before: HashSet<String> = self.pods()?.into_iter().map(|(name, ..)| name).collect();
-        let started = Instant::now();
-        self.scale(replicas)?;
-        let seconds = started.elapsed().as_secs_f64();
-        let restarts = self
-            .pods()?
-            .into_iter()
-            .filter(|(name, leaving, _)| !leaving && !before.contains(name))
-            .map(|(.., restarts)| restarts)
-            .sum();
-        Ok((seconds, restarts))
-    }
-
-    /// At MEMORY_REPLICAS pods, after `warm_up`: the mean working set per pod and the nodes' total.
-    fn memory(&self, namespace: &str, warm_up: Duration) -> Result<(f64, f64)> {
-        self.scale(MEMORY_REPLICAS)?;
-        std::thread::sleep(warm_up);
-        let pods = kubectl_json(&[
-            "get",
-            "--raw",
-            &format!(
-                "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods?labelSelector={}",
-                self.selector().replace('/', "%2F").replace('=', "%3D")
-            ),
-        ])?;
-        let per_pod = pods["items"]
-            .as_array()
-            .context("pod metrics")?
-            .iter()
-            .map(|pod| {
-                pod["containers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|c| mebibytes(c["usage"]["memory"].as_str().unwrap_or("0")))
-                    .sum::<Result<f64>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        ensure!(
-            !per_pod.is_empty(),
-            "{}: the metrics API has no figures for its pods yet",
-            self.deployment
-        );
-        let nodes = kubectl_json(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"])?;
-        let node_total = nodes["items"]
-            .as_array()
-            .context("node metrics")?
-            .iter()
-            .map(|node| mebibytes(node["usage"]["memory"].as_str().unwrap_or("0")))
-            .sum::<Result<f64>>()?;
-        Ok((
-            per_pod.iter().sum::<f64>() / per_pod.len() as f64,
-            node_total,
-        ))
-    }
+/// At MEMORY_REPLICAS pods of `app`, after `warm_up`: the mean working set per pod and the nodes' total.
+fn memory(app: &App, namespace: &str, warm_up: Duration) -> Result<(f64, f64)> {
+    app.scale(MEMORY_REPLICAS)?;
+    std::thread::sleep(warm_up);
+    let pods = kubectl_json(&[
+        "get",
+        "--raw",
+        &format!(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods?labelSelector={}",
+            app.selector().replace('/', "%2F").replace('=', "%3D")
+        ),
+    ])?;
+    let per_pod = pods["items"]
+        .as_array()
+        .context("pod metrics")?
+        .iter()
+        .map(|pod| {
+            pod["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| mebibytes(c["usage"]["memory"].as_str().unwrap_or("0")))
+                .sum::<Result<f64>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    ensure!(
+        !per_pod.is_empty(),
+        "{}: the metrics API has no figures for its pods yet",
+        app.deployment
+    );
+    let nodes = kubectl_json(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"])?;
+    let node_total = nodes["items"]
+        .as_array()
+        .context("node metrics")?
+        .iter()
+        .map(|node| mebibytes(node["usage"]["memory"].as_str().unwrap_or("0")))
+        .sum::<Result<f64>>()?;
+    Ok((
+        per_pod.iter().sum::<f64>() / per_pod.len() as f64,
+        node_total,
+    ))
 }
 
 /// Interleaved oha rounds against each address, after a second's warm-up each.
@@ -276,41 +166,6 @@ fn load(addrs: &[SocketAddr], rounds: u32, seconds: u32, figures: &mut [Figures]
         }
     }
     Ok(())
-}
-
-/// The HPAs, as the cluster has them, put back when dropped: the scale-out is by hand.
-struct HpasAway(Vec<Value>);
-
-impl HpasAway {
-    fn take(apps: &[App]) -> Result<HpasAway> {
-        let mut saved = Vec::new();
-        for app in apps {
-            let hpa = kubectl_json(&["get", "hpa", app.deployment, "-o", "json"])?;
-            saved.push(serde_json::json!({
-                "apiVersion": hpa["apiVersion"],
-                "kind": hpa["kind"],
-                "metadata": {"name": hpa["metadata"]["name"], "labels": hpa["metadata"]["labels"]},
-                "spec": hpa["spec"],
-            }));
-            kubectl(&["delete", "hpa", app.deployment])?;
-        }
-        Ok(HpasAway(saved))
-    }
-}
-
-impl Drop for HpasAway {
-    fn drop(&mut self) {
-        for hpa in &self.0 {
-            let file = std::env::temp_dir().join("time-service-compare-hpa.json");
-            let restored = std::fs::write(&file, hpa.to_string())
-                .map_err(anyhow::Error::from)
-                .and_then(|()| kubectl(&["apply", "-f", &file.to_string_lossy()]));
-            match restored {
-                Ok(out) => print!("compare: put back {out}"),
-                Err(error) => eprintln!("compare: could not put the HPA back: {error:#}"),
-            }
-        }
-    }
 }
 
 fn cluster_versions(apps: &[App]) -> Result<String> {
@@ -408,20 +263,7 @@ fn main() -> Result<()> {
     let warm_up = Duration::from_secs(env_number("COMPARE_WARMUP_SECONDS", 60)?);
     let out =
         PathBuf::from(std::env::var("COMPARE_OUT").unwrap_or_else(|_| "target/compare.md".into()));
-    let apps = [
-        App {
-            column: "WebAssembly",
-            deployment: "time-service",
-            image: env("REF")?,
-            node_port_variable: "NODE_PORT",
-        },
-        App {
-            column: "container",
-            deployment: "time-service-container",
-            image: env("CONTAINER_REF")?,
-            node_port_variable: "CONTAINER_NODE_PORT",
-        },
-    ];
+    let apps = App::both()?;
     let mut figures: Vec<Figures> = apps.iter().map(|_| Figures::default()).collect();
 
     for (app, figures) in apps.iter().zip(&mut figures) {
@@ -446,13 +288,8 @@ fn main() -> Result<()> {
     } else {
         let heading = cluster_versions(&apps)?;
         progress(&heading);
-        let namespace = kubectl(&["config", "view", "--minify", "-o", "jsonpath={..namespace}"])?;
-        let namespace = if namespace.trim().is_empty() {
-            "default"
-        } else {
-            namespace.trim()
-        };
-        let hpas = HpasAway::take(&apps)?;
+        let namespace = kube::namespace()?;
+        let hpas = HpasAway::take(&[&apps[0], &apps[1]])?;
         for (index, replicas) in SCALE_OUT.iter().enumerate() {
             for figures in &mut figures {
                 figures.scale_out.push((Vec::new(), Vec::new()));
@@ -476,7 +313,7 @@ fn main() -> Result<()> {
                 app.deployment,
                 warm_up.as_secs()
             ));
-            let (per_pod, nodes) = app.memory(namespace, warm_up)?;
+            let (per_pod, nodes) = memory(app, &namespace, warm_up)?;
             figures.memory_per_pod_mib = Some(per_pod);
             figures.node_memory_mib = Some(nodes);
             app.scale(1)?;

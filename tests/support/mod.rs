@@ -297,6 +297,8 @@ pub struct LoadReport {
     pub responses: u64,
     pub non_2xx: u64,
     pub errors: u64,
+    /// oha's error messages and how often each came.
+    pub error_kinds: Vec<(String, u64)>,
     pub requests_per_sec: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -340,6 +342,12 @@ pub fn oha(addr: SocketAddr, path: &str, amount: &[&str], concurrency: u32) -> R
         responses: count("statusCodeDistribution", &|_| true),
         non_2xx: count("statusCodeDistribution", &|code| !code.starts_with('2')),
         errors: count("errorDistribution", &|_| true),
+        error_kinds: report["errorDistribution"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(kind, n)| (kind.clone(), n.as_u64().unwrap_or(0)))
+            .collect(),
         requests_per_sec: number(&report["summary"]["requestsPerSec"])?,
         p50_ms: number(&report["latencyPercentiles"]["p50"])? * 1e3,
         p99_ms: number(&report["latencyPercentiles"]["p99"])? * 1e3,

@@ -1,0 +1,218 @@
+#![allow(dead_code)] // shared by make compare and make rollout / scale-out; each uses a part
+
+//! What `make compare` (cluster.rs) and `make rollout` / `make scale-out` (cluster_checks.rs) share:
+//! kubectl, the two deployments as the Makefile and k8s/ name them, and the HPAs taken away while
+//! they scale by hand.
+
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub fn env(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set: run this through make"))
+}
+
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .ok()
+            .with_context(|| format!("{name}={value} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+pub fn run(program: &str, args: &[&str]) -> Result<Vec<u8>> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    ensure!(
+        output.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(output.stdout)
+}
+
+pub fn kubectl(args: &[&str]) -> Result<String> {
+    Ok(String::from_utf8(run("kubectl", args)?)?)
+}
+
+pub fn kubectl_json(args: &[&str]) -> Result<Value> {
+    Ok(serde_json::from_str(&kubectl(args)?)?)
+}
+
+/// The namespace kubectl's context works in.
+pub fn namespace() -> Result<String> {
+    let namespace = kubectl(&["config", "view", "--minify", "-o", "jsonpath={..namespace}"])?;
+    Ok(match namespace.trim() {
+        "" => "default".to_string(),
+        namespace => namespace.to_string(),
+    })
+}
+
+/// One of the two deployments: what the Makefile and k8s/ name it.
+pub struct App {
+    pub column: &'static str,
+    pub deployment: &'static str,
+    pub image: String,
+    pub node_port_variable: &'static str,
+}
+
+/// One pod of an app, as `kubectl get pods` shows it.
+pub struct Pod {
+    pub name: String,
+    /// Deleted and still stopping (kubectl's Terminating).
+    pub leaving: bool,
+    pub restarts: u64,
+}
+
+impl App {
+    /// The component (make deploy) and the container (make deploy-container), named from the
+    /// environment make exports.
+    pub fn both() -> Result<[App; 2]> {
+        Ok([
+            App {
+                column: "WebAssembly",
+                deployment: "time-service",
+                image: env("REF")?,
+                node_port_variable: "NODE_PORT",
+            },
+            App {
+                column: "container",
+                deployment: "time-service-container",
+                image: env("CONTAINER_REF")?,
+                node_port_variable: "CONTAINER_NODE_PORT",
+            },
+        ])
+    }
+
+    pub fn selector(&self) -> String {
+        format!("app.kubernetes.io/name={}", self.deployment)
+    }
+
+    pub fn is_deployed(&self) -> Result<bool> {
+        let name = kubectl(&[
+            "get",
+            "deployment",
+            self.deployment,
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ])?;
+        Ok(!name.trim().is_empty())
+    }
+
+    pub fn node_port_addr(&self) -> Result<SocketAddr> {
+        Ok(format!("127.0.0.1:{}", env(self.node_port_variable)?).parse()?)
+    }
+
+    pub fn pods(&self) -> Result<Vec<Pod>> {
+        let pods = kubectl_json(&["get", "pods", "-l", &self.selector(), "-o", "json"])?;
+        Ok(pods["items"]
+            .as_array()
+            .context("pod list")?
+            .iter()
+            .map(|pod| Pod {
+                name: pod["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                leaving: !pod["metadata"]["deletionTimestamp"].is_null(),
+                restarts: pod["status"]["containerStatuses"]
+                    .as_array()
+                    .map_or(0, |statuses| {
+                        statuses
+                            .iter()
+                            .filter_map(|s| s["restartCount"].as_u64())
+                            .sum()
+                    }),
+            })
+            .collect())
+    }
+
+    /// `kubectl rollout status`: returns when every replica is Ready.
+    pub fn wait_ready(&self) -> Result<()> {
+        let deployment = format!("deployment/{}", self.deployment);
+        kubectl(&["rollout", "status", &deployment, "--timeout=300s"])?;
+        Ok(())
+    }
+
+    /// Until the app has exactly `replicas` pods, none of them stopping.
+    pub fn wait_settled(&self, replicas: usize) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while self.pods()?.len() != replicas {
+            ensure!(
+                Instant::now() < deadline,
+                "{}: old pods still terminating",
+                self.deployment
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Ok(())
+    }
+
+    /// `kubectl scale`, then every replica Ready.
+    pub fn scale(&self, replicas: u32) -> Result<()> {
+        let deployment = format!("deployment/{}", self.deployment);
+        kubectl(&["scale", &deployment, &format!("--replicas={replicas}")])?;
+        self.wait_ready()
+    }
+
+    /// From one Ready pod, and no other left, to `replicas` Ready: the seconds and the new pods' restarts.
+    pub fn scale_out(&self, replicas: u32) -> Result<(f64, u64)> {
+        self.scale(1)?;
+        self.wait_settled(1)?;
+        let before: HashSet<String> = self.pods()?.into_iter().map(|pod| pod.name).collect();
+        let started = Instant::now();
+        self.scale(replicas)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let restarts = self
+            .pods()?
+            .into_iter()
+            .filter(|pod| !pod.leaving && !before.contains(&pod.name))
+            .map(|pod| pod.restarts)
+            .sum();
+        Ok((seconds, restarts))
+    }
+}
+
+/// The HPAs, as the cluster has them, put back when dropped: the scaling is by hand meanwhile.
+pub struct HpasAway(Vec<Value>);
+
+impl HpasAway {
+    pub fn take(apps: &[&App]) -> Result<HpasAway> {
+        let mut saved = Vec::new();
+        for app in apps {
+            let hpa = kubectl_json(&["get", "hpa", app.deployment, "-o", "json"])?;
+            saved.push(serde_json::json!({
+                "apiVersion": hpa["apiVersion"],
+                "kind": hpa["kind"],
+                "metadata": {"name": hpa["metadata"]["name"], "labels": hpa["metadata"]["labels"]},
+                "spec": hpa["spec"],
+            }));
+            kubectl(&["delete", "hpa", app.deployment])?;
+        }
+        Ok(HpasAway(saved))
+    }
+}
+
+impl Drop for HpasAway {
+    fn drop(&mut self) {
+        for hpa in &self.0 {
+            let file = std::env::temp_dir().join("time-service-hpa.json");
+            let restored = std::fs::write(&file, hpa.to_string())
+                .map_err(anyhow::Error::from)
+                .and_then(|()| kubectl(&["apply", "-f", &file.to_string_lossy()]));
+            match restored {
+                Ok(out) => print!("put back {out}"),
+                Err(error) => eprintln!("could not put the HPA back: {error:#}"),
+            }
+        }
+    }
+}
