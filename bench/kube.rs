@@ -186,10 +186,22 @@ impl App {
 pub struct HpasAway(Vec<Value>);
 
 impl HpasAway {
+    /// The apps' HPAs, where they have one (a user may have deleted it to scale by hand).
     pub fn take(apps: &[&App]) -> Result<HpasAway> {
         let mut saved = Vec::new();
         for app in apps {
-            let hpa = kubectl_json(&["get", "hpa", app.deployment, "-o", "json"])?;
+            let found = kubectl(&[
+                "get",
+                "hpa",
+                app.deployment,
+                "--ignore-not-found",
+                "-o",
+                "json",
+            ])?;
+            if found.trim().is_empty() {
+                continue;
+            }
+            let hpa: Value = serde_json::from_str(&found)?;
             saved.push(serde_json::json!({
                 "apiVersion": hpa["apiVersion"],
                 "kind": hpa["kind"],
