@@ -83,9 +83,11 @@ impl Failures {
         };
         for (kind, count) in &report.error_kinds {
             let kind = kind.to_lowercase();
+            // A request whose connection died under it is "closed", "reset" or, from hyper under
+            // oha, "operation was canceled" (with -w, oha itself cancels nothing at its deadline).
             if kind.contains("refused") {
                 failures.refused += count;
-            } else if ["closed", "reset", "broken pipe"]
+            } else if ["closed", "reset", "broken pipe", "canceled"]
                 .iter()
                 .any(|word| kind.contains(word))
             {
