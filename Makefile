@@ -62,6 +62,17 @@ CONTAINER_LAYOUT := target/oci/container
 BASE_IMAGE := $(shell sed -n 's/^ *newName: //p' k8s/base/kustomization.yaml)
 CLUSTER ?= k3d
 CLUSTER_NAME ?= time-service
+# make cluster NODES=N: N worker nodes (k3d agents, kind workers) beside the control plane, all but
+# the last with the shim (the wasm pool; a lone worker has it too), the last a plain node. 0: one node.
+NODES ?= 0
+# The RuntimeClass make deploy uses, and the label of the nodes that run the shim: runtimeclass.yaml's
+# nodeSelector unless given (make cluster puts it on the nodes it gives the shim; make deploy
+# WASM_NODE_SELECTOR=KEY=VALUE applies the RuntimeClass with another).
+RUNTIME_CLASS_FILE := runtimeclass.yaml
+RUNTIME_CLASS := $(shell sed -n 's/^  name: //p' $(RUNTIME_CLASS_FILE))
+RUNTIME_CLASS_LABEL := $(shell sed -n 's|^    \(app.kubernetes.io/part-of\): |\1=|p' $(RUNTIME_CLASS_FILE))
+WASM_NODE_SELECTOR ?= $(shell sed -n '/^  nodeSelector:/,/^[^ ]/{s/^    \([^:]*\): *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1=\2/p}' \
+	$(RUNTIME_CLASS_FILE) | paste -sd, -)
 NODE_PORT := 30080
 CONTAINER_NODE_PORT := 30081
 # The LoadBalancer Service's port, the book's 8080 (make expose-lb).
@@ -84,7 +95,10 @@ export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_
 # The cluster scripts and make compare read their versions, names and ports from the environment.
 export SPIN_VERSION K3D_VERSION K3D_SHA256_amd64 K3D_SHA256_arm64 KIND_VERSION KUBECTL_VERSION TOOLS_BIN CLUSTER CLUSTER_NAME SHIM_VERSION \
 	NODE_PORT CONTAINER_NODE_PORT LB_PORT KIND_NODE_IMAGE METRICS_SERVER_VERSION CLOUD_PROVIDER_KIND_IMAGE \
-	IMAGE_FORM REF CONTAINER_REF
+	IMAGE_FORM REF CONTAINER_REF NODES RUNTIME_CLASS_FILE WASM_NODE_SELECTOR
+
+# What make runs against a cluster (cluster-checks/: one subcommand per target).
+CLUSTER_CHECKS := cargo run --quiet --locked -p cluster-checks --
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -93,7 +107,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 	tool-python tool-kubectl tool-spin cluster-tools build build-wasip3 go-service wasm-artifact spin-image container-image \
 	run test test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
 	repro vectors fuzz push push-container cluster cluster-delete deploy deploy-container overlay smoke port-forward \
-	expose-lb logs scale scale-out autoscale load rollout compare undeploy undeploy-container clean
+	expose-lb logs scale scale-out autoscale load rollout drain-check compare undeploy undeploy-container clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -167,11 +181,13 @@ test: tools build build-wasip3 test-lint test-unit test-e2e test-wasm-form test-
 test-lint: toolchain
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked -p cluster-checks --all-targets -- -D warnings
 	cargo clippy --locked --release --target wasm32-wasip2 -- -D warnings
 	CARGO_TARGET_DIR=$(WASM_P3_DIR) cargo clippy --locked --release --target wasm32-wasip2 --features wasip3 -- -D warnings
 
 test-unit: toolchain
 	cargo test --locked --lib --test go_vectors --test clock_properties
+	cargo test --locked -p cluster-checks
 
 # The same end-to-end suite against every host that is installed, and the WASI 0.3 build.
 test-e2e: build build-wasip3 tool-wasmtime tool-oha
@@ -186,12 +202,13 @@ test-wasm-form:  # scripts/check-wasm-form passes spin.toml and refuses what the
 test-push: wasm-artifact spin-image container-image tool-registry tool-wkg tool-skopeo tool-wasmtime tool-oha
 	scripts/test-push $(WASM) $(WASM_LAYOUT) $(SPIN_IMAGE_LAYOUT) $(CONTAINER_LAYOUT) $(GO_SERVICE)
 
-# make rollout's load check, on loopback: it passes undisturbed and fails when the host is killed.
+# make rollout's and drain-check's load check, on loopback: undisturbed it passes; a server that resets
+# its kept-alive connections mid-request shows drops, one per reset; a killed host shows refusals.
 test-cluster-checks: build tool-wasmtime tool-oha
-	COMPONENT=$(WASM) cargo bench --locked --bench cluster-checks -- local
+	COMPONENT=$(WASM) $(CLUSTER_CHECKS) self-test
 
 test-manifests: tool-kubectl tool-python
-	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" scripts/test-manifests
+	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" WASM_NODE_SELECTOR="$(WASM_NODE_SELECTOR)" scripts/test-manifests
 
 # make run on a fresh clone with a fresh Rust (stable only): the README's first command, alone.
 test-fresh: $(if $(SPIN),,tool-wasmtime)
@@ -269,23 +286,24 @@ container-image: go-service
 cluster-tools: ## Fetch spin, k3d, kind and kubectl at the pinned versions into .tools/bin, checksums verified
 	scripts/fetch-tools spin k3d kind kubectl
 
-cluster: cluster-tools ## Create a k3d (or CLUSTER=kind) cluster with containerd-shim-spin, a registry, NodePort and load balancer
+cluster: cluster-tools ## Create a k3d (or CLUSTER=kind) cluster with containerd-shim-spin (NODES=3: a wasm pool of two and a plain node), a registry, NodePort and load balancer
 	scripts/cluster registry
 	scripts/cluster create
 ifeq ($(CLUSTER),kind)
-	scripts/cluster kind-shim            # containerd-shim-spin into every node
-	scripts/cluster kind-dbus            # D-Bus on every node: the shim's systemd cgroups need it
+	scripts/cluster kind-shim            # containerd-shim-spin into the wasm nodes
+	scripts/cluster kind-dbus            # D-Bus on the wasm nodes: the shim's systemd cgroups need it
 	scripts/cluster kind-mirror          # localhost:5001 on the nodes is the registry
 	scripts/cluster kind-metrics-server  # CPU figures for the HPA
 	scripts/cluster kind-load-balancer   # cloud-provider-kind, for make expose-lb
 endif
+	scripts/cluster label                # WASM_NODE_SELECTOR on the nodes with the shim
 	scripts/cluster show
 
 cluster-delete: ## Delete the cluster and its registry
 	scripts/cluster delete
 
-deploy: push overlay tool-kubectl ## Push to the cluster's registry, apply the RuntimeClass and k8s/ with that image, wait
-	kubectl apply -f runtimeclass.yaml
+deploy: push overlay tool-kubectl ## Push to the cluster's registry, use the cluster's RuntimeClass (or apply ours), apply k8s/ with that image, wait
+	$(CLUSTER_CHECKS) runtime-class
 	kubectl apply -k .deploy/component
 	kubectl rollout status deployment/time-service --timeout=180s
 
@@ -320,8 +338,8 @@ scale: tool-kubectl ## Scale to 3 replicas by hand (the HPA takes over again at 
 	kubectl rollout status deployment/time-service --timeout=180s
 	kubectl get pods --selector app.kubernetes.io/name=time-service -o wide
 
-scale-out: tool-kubectl ## Scale the component 1 -> 10 (SCALE_OUT_REPLICAS) until all Ready, HPA aside; fail on any pod restart
-	cargo bench --locked --bench cluster-checks -- scale-out
+scale-out: tool-kubectl ## Scale the component 1 -> 10 (SCALE_OUT_REPLICAS), HPA aside; fail on a restart or a pod off the RuntimeClass's nodes
+	$(CLUSTER_CHECKS) scale-out
 
 autoscale: tool-kubectl ## Show the HorizontalPodAutoscaler (min 1, max 3, CPU 80%)
 	kubectl get hpa time-service
@@ -330,16 +348,20 @@ autoscale: tool-kubectl ## Show the HorizontalPodAutoscaler (min 1, max 3, CPU 8
 load: tool-oha tool-kubectl ## Load the NodePort with oha until the HPA scales out (at most LOAD_SECONDS, 300), show the pods
 	scripts/load-until-scaled http://localhost:$(NODE_PORT)/time $(or $(LOAD_SECONDS),300)
 
-rollout: tool-oha tool-kubectl ## At 3 replicas, oha through each NodePort while every pod is replaced, then one evicted; fail on any failed request
-	cargo bench --locked --bench cluster-checks -- rollout
+rollout: tool-oha tool-kubectl ## At 3 replicas, oha through each NodePort while every pod is replaced, then one evicted; fail on a failed request
+	$(CLUSTER_CHECKS) rollout
+
+drain-check: tool-oha tool-kubectl ## At 3 replicas, oha through the NodePort while a wasm node is drained; fail on a failed request or a misplaced pod
+	$(CLUSTER_CHECKS) drain-check
 
 compare: overlay tool-oha tool-kubectl ## With both deployed: registry bytes, scale-out, memory per pod, NodePort throughput side by side
-	cargo bench --locked --bench cluster
+	$(CLUSTER_CHECKS) compare
 
-undeploy: undeploy-container ## Delete everything deploy, deploy-container and expose-lb created, the RuntimeClass included
+undeploy: undeploy-container ## Delete everything deploy, deploy-container and expose-lb created, the RuntimeClass if it is this project's
 	kubectl delete -k k8s/loadbalancer --ignore-not-found
 	kubectl delete -k k8s --ignore-not-found
-	kubectl delete -f runtimeclass.yaml --ignore-not-found
+	# Only a RuntimeClass with this project's label: one the cluster had before make deploy stays.
+	kubectl delete runtimeclass --selector $(RUNTIME_CLASS_LABEL) --field-selector metadata.name=$(RUNTIME_CLASS) --ignore-not-found
 
 undeploy-container: tool-kubectl ## Delete what deploy-container created
 	kubectl delete -k k8s/container --ignore-not-found

@@ -32,7 +32,12 @@ pub struct Server {
 impl Server {
     /// `scripts/serve` on a free port: the project's one way to start a host (HOST picks it).
     pub fn serve_component(wasm: &Path, stdout: Stdout) -> Result<Server> {
-        let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/serve");
+        // The repository root: this package's, or the one above cluster-checks/.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .find(|dir| dir.join("spin.toml").is_file())
+            .context("no spin.toml above CARGO_MANIFEST_DIR")?;
+        let serve = root.join("scripts/serve");
         Server::start(
             |addr| {
                 let mut command = Command::new(&serve);

@@ -1,8 +1,5 @@
-#![allow(dead_code)] // shared by make compare and make rollout / scale-out; each uses a part
-
-//! What `make compare` (cluster.rs) and `make rollout` / `make scale-out` (cluster_checks.rs) share:
-//! kubectl, the two deployments as the Makefile and k8s/ name them, and the HPAs taken away while
-//! they scale by hand.
+//! What every subcommand shares: kubectl, the two deployments as the Makefile and k8s/ name them,
+//! and the HPAs taken away (and a drained node cordoned) while they run.
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
@@ -70,6 +67,8 @@ pub struct Pod {
     /// Deleted and still stopping (kubectl's Terminating).
     pub leaving: bool,
     pub restarts: u64,
+    /// The node it was scheduled on; empty while Pending.
+    pub node: String,
 }
 
 impl App {
@@ -124,6 +123,10 @@ impl App {
                     .unwrap_or_default()
                     .to_string(),
                 leaving: !pod["metadata"]["deletionTimestamp"].is_null(),
+                node: pod["spec"]["nodeName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 restarts: pod["status"]["containerStatuses"]
                     .as_array()
                     .map_or(0, |statuses| {
@@ -134,6 +137,27 @@ impl App {
                     }),
             })
             .collect())
+    }
+
+    /// The pods that are not stopping.
+    pub fn running_pods(&self) -> Result<Vec<Pod>> {
+        Ok(self
+            .pods()?
+            .into_iter()
+            .filter(|pod| !pod.leaving)
+            .collect())
+    }
+
+    /// The RuntimeClass its pods name, if any.
+    pub fn runtime_class(&self) -> Result<Option<String>> {
+        let name = kubectl(&[
+            "get",
+            "deployment",
+            self.deployment,
+            "-o",
+            "jsonpath={.spec.template.spec.runtimeClassName}",
+        ])?;
+        Ok(Some(name.trim().to_string()).filter(|name| !name.is_empty()))
     }
 
     /// `kubectl rollout status`: returns when every replica is Ready.
@@ -173,9 +197,9 @@ impl App {
         self.scale(replicas)?;
         let seconds = started.elapsed().as_secs_f64();
         let restarts = self
-            .pods()?
+            .running_pods()?
             .into_iter()
-            .filter(|pod| !pod.leaving && !before.contains(&pod.name))
+            .filter(|pod| !before.contains(&pod.name))
             .map(|pod| pod.restarts)
             .sum();
         Ok((seconds, restarts))
@@ -225,6 +249,18 @@ impl Drop for HpasAway {
                 Ok(out) => print!("put back {out}"),
                 Err(error) => eprintln!("could not put the HPA back: {error:#}"),
             }
+        }
+    }
+}
+
+/// A node cordoned (by `kubectl drain`), made schedulable again when dropped.
+pub struct Cordoned(pub String);
+
+impl Drop for Cordoned {
+    fn drop(&mut self) {
+        match kubectl(&["uncordon", &self.0]) {
+            Ok(out) => print!("{out}"),
+            Err(error) => eprintln!("could not uncordon {}: {error:#}", self.0),
         }
     }
 }

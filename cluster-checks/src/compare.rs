@@ -14,19 +14,14 @@
 //! registry bytes, and the load figures of the two served locally (COMPONENT under scripts/serve,
 //! BOOK_SERVICE as itself); the cluster's rows then say so.
 
-#[path = "kube.rs"]
-mod kube;
-#[path = "../tests/support/mod.rs"]
-mod support;
-
+use crate::kube::{self, env, env_number, kubectl_json, run, App, HpasAway};
+use crate::support::{median, oha, Server, Stdout};
 use anyhow::{bail, ensure, Context, Result};
-use kube::{env, env_number, kubectl_json, run, App, HpasAway};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{median, oha, Server, Stdout};
 
 const CONCURRENCY: u32 = 64;
 const SCALE_OUT: [u32; 2] = [4, 10];
@@ -256,7 +251,7 @@ fn table(figures: &[Figures], rounds: u32, seconds: u32, served: &str) -> String
     out
 }
 
-fn main() -> Result<()> {
+pub fn compare() -> Result<()> {
     let local = std::env::var_os("COMPARE_LOCAL").is_some();
     let rounds: u32 = env_number("COMPARE_ROUNDS", 3)?;
     let seconds: u32 = env_number("COMPARE_SECONDS", 10)?;
