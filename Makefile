@@ -208,7 +208,7 @@ test-cluster-checks: build tool-wasmtime tool-oha
 	COMPONENT=$(WASM) $(CLUSTER_CHECKS) self-test
 
 test-manifests: tool-kubectl tool-python
-	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" WASM_NODE_SELECTOR="$(WASM_NODE_SELECTOR)" scripts/test-manifests
+	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" scripts/test-manifests
 
 # make run on a fresh clone with a fresh Rust (stable only): the README's first command, alone.
 test-fresh: $(if $(SPIN),,tool-wasmtime)

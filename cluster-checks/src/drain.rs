@@ -45,12 +45,16 @@ fn drain_under_load(app: &App, selected: &[String], replicas: u32) -> Result<()>
     let before = app.running_pods()?;
     let before_nodes: Vec<String> = before.iter().map(|pod| pod.node.clone()).collect();
     println!("drain-check: pods on {}", per_node(&before_nodes));
-    let node = selected
+    let (node, evicted) = selected
         .iter()
-        .max_by_key(|node| before_nodes.iter().filter(|n| n == node).count())
-        .context("no selected node")?
-        .clone();
-    let evicted = before_nodes.iter().filter(|n| **n == node).count() as u32;
+        .map(|node| {
+            (
+                node.clone(),
+                before_nodes.iter().filter(|n| *n == node).count() as u32,
+            )
+        })
+        .max_by_key(|(_, pods)| *pods)
+        .context("no selected node")?;
     ensure!(evicted > 0, "no pod on {node} to drain");
     let addr = app.node_port_addr()?;
     println!(

@@ -108,10 +108,9 @@ pub fn decide(existing: Option<&Value>, ours: &Value, nodes: &Value) -> Result<D
     };
     if selected.is_empty() {
         let remedy = if theirs.is_some() {
-            "label the nodes that run its handler".to_string()
+            "label the nodes that run its handler"
         } else {
             "label the nodes that run containerd-shim-spin, or name their label in WASM_NODE_SELECTOR"
-                .to_string()
         };
         bail!(
             "RuntimeClass {name} ({whose}, handler {handler}) selects nodes labelled {}, and no node \
