@@ -39,7 +39,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 # through each node's registry mirror, from the nodes too.
 REGISTRY ?= localhost:5001
 IMAGE ?= time-service
-# How make push packages the component (docs/kubernetes.md#image-forms compares the three):
+# How make push packages the component (docs/image-forms.md compares the three):
 #   wasm      the default: one application/wasm layer, the component alone (scripts/oci-image --wasm,
 #             wkg's layout): precompiled starts, small pods, no restarts at scale-out; one component
 #             on /... and nothing more (scripts/check-wasm-form guards that)

@@ -129,7 +129,7 @@ impl Failures {
 /// on it (`http.ListenAndServe`). The preStop pause moves new connections away first, but a
 /// client's kept-alive connections stay on the stopping pod: each can lose the one request in
 /// flight on it, and a pod holds about CONCURRENCY / replicas of them. Refusals and every other
-/// failure stay at 0 (docs/kubernetes.md, rollouts and drains).
+/// failure stay at 0 (docs/rollouts-and-drains.md).
 pub fn allowed_drops(pods_stopped: u32, replicas: u32) -> u64 {
     u64::from(pods_stopped * CONCURRENCY.div_ceil(replicas))
 }
@@ -153,7 +153,7 @@ pub fn verdict(what: &str, report: &LoadReport, allowed_drops: u64) -> Result<()
     ensure!(
         failures.refused == 0 && failures.other == 0 && failures.dropped <= allowed_drops,
         "{line}; at most {allowed_drops} may be dropped, one per kept-alive connection a stopped pod held, \
-         and none refused or other (docs/kubernetes.md#rollouts-and-drains)"
+         and none refused or other (docs/rollouts-and-drains.md)"
     );
     Ok(())
 }

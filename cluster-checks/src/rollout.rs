@@ -130,7 +130,7 @@ pub fn rollout() -> Result<()> {
         for error in &failed {
             eprintln!("FAILED {error}");
         }
-        bail!("requests failed: docs/kubernetes.md#rollouts-and-drains");
+        bail!("requests failed: docs/rollouts-and-drains.md");
     }
     println!("rollout: no request failed beyond the allowance");
     Ok(())

@@ -80,12 +80,12 @@ pub fn scale_out() -> Result<()> {
     let problems = placement_problems(&pod_nodes, &placement.nodes);
     ensure!(
         restarts == 0,
-        "{restarts} restarts at scale-out: see docs/kubernetes.md#image-forms (IMAGE_FORM={})",
+        "{restarts} restarts at scale-out: see docs/image-forms.md (IMAGE_FORM={})",
         std::env::var("IMAGE_FORM").unwrap_or_default()
     );
     ensure!(
         problems.is_empty(),
-        "placement: {}: see docs/kubernetes.md#on-a-cluster-of-many-nodes",
+        "placement: {}: see docs/many-nodes.md",
         problems.join("; ")
     );
     Ok(())
