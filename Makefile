@@ -103,7 +103,7 @@ CLUSTER_CHECKS := cargo run --quiet --locked -p cluster-checks --
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
+.PHONY: help tools cargo-tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
 	tool-python tool-kubectl tool-spin cluster-tools build build-wasip3 go-service wasm-artifact spin-image container-image \
 	run test test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
 	repro vectors fuzz push push-container cluster cluster-delete deploy deploy-container overlay smoke port-forward \
@@ -155,6 +155,11 @@ cargo-install = command -v $(1) >/dev/null || { echo "installing $(firstword $(2
 # Only what `wasmtime serve` needs: the full default feature set takes twice as long to build.
 WASMTIME_CRATE := wasmtime-cli@$(WASMTIME_VERSION) --no-default-features \
 	--features run,serve,component-model-async,cranelift,cache,parallel-compilation,pooling-allocator,wat
+# What make tools compiles, crate, version and features: the workflows key their cache of the four
+# binaries on this line, so that a new pin compiles again (make -s cargo-tools).
+CARGO_TOOLS := $(WASMTIME_CRATE) wkg@$(WKG_VERSION) oha@$(OHA_VERSION) cargo-fuzz@$(CARGO_FUZZ_VERSION)
+cargo-tools:
+	@echo '$(CARGO_TOOLS)'
 # $(call apt-install,COMMAND,PACKAGE): apt-get install (through sudo unless root) unless COMMAND is on PATH.
 apt-install = command -v $(1) >/dev/null || { $(SUDO) apt-get update -qq && \
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); }
@@ -222,8 +227,9 @@ test-docs:  # the README under 8 KB, every link between the pages resolving
 
 test-workflows: tool-python
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
-	zizmor --offline .github/workflows
-	yamllint --strict .github/workflows
+	check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	zizmor --offline .github
+	yamllint --strict .github
 
 test-fuzz-build: tool-fuzz
 	cargo +nightly fuzz build --fuzz-dir fuzz
