@@ -4,6 +4,9 @@
 //! | command | make target | what it does |
 //! |---|---|---|
 //! | `runtime-class` | `make deploy` | uses the cluster's RuntimeClass, or applies runtimeclass.yaml when there is none |
+//! | `spinapp-prepare` | `make deploy-spinapp` | spin-operator is there, make deploy's app is not; the executor and its RuntimeClass settled |
+//! | `spinapp-harden` | `make deploy-spinapp` | the operator's Deployment given what a SpinApp cannot ask for, then ready |
+//! | `spinapp-render` | `make test-manifests` | the operator's Deployment as make deploy-spinapp leaves it, for check-manifests |
 //! | `scale-out` | `make scale-out` | 1 -> 10 replicas: fails on a restart or a pod placed off the RuntimeClass's nodes |
 //! | `rollout` | `make rollout` | load through the NodePorts during a rollout restart and an eviction |
 //! | `drain-check` | `make drain-check` | load through the NodePort while a wasm node is drained |
@@ -20,21 +23,29 @@ mod rollout;
 mod runtime_class;
 mod scale_out;
 mod self_test;
+mod spinapp;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
 use anyhow::{bail, Result};
 
 fn main() -> Result<()> {
-    match std::env::args().nth(1).as_deref() {
-        Some("runtime-class") => runtime_class::runtime_class(),
-        Some("scale-out") => scale_out::scale_out(),
-        Some("rollout") => rollout::rollout(),
-        Some("drain-check") => drain::drain_check(),
-        Some("compare") => compare::compare(),
-        Some("self-test") => self_test::self_test(),
-        other => bail!(
-            "cluster-checks runtime-class | scale-out | rollout | drain-check | compare | self-test, not {other:?}"
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args[..] {
+        ["runtime-class"] => runtime_class::runtime_class(),
+        ["spinapp-prepare", executor_file, deployment] => spinapp::prepare(executor_file, deployment),
+        ["spinapp-harden", base_dir, deployment] => spinapp::harden(base_dir, deployment),
+        ["spinapp-render", base, operators] => spinapp::render(base, operators),
+        ["scale-out"] => scale_out::scale_out(),
+        ["rollout"] => rollout::rollout(),
+        ["drain-check"] => drain::drain_check(),
+        ["compare"] => compare::compare(),
+        ["self-test"] => self_test::self_test(),
+        _ => bail!(
+            "cluster-checks runtime-class | spinapp-prepare EXECUTOR_FILE DEPLOYMENT | spinapp-harden BASE_DIR \
+             DEPLOYMENT | spinapp-render BASE OPERATORS | scale-out | rollout | drain-check | compare | self-test, \
+             not {args:?}"
         ),
     }
 }

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-const PROJECT_LABEL: &str = "app.kubernetes.io/part-of";
+pub const PROJECT_LABEL: &str = "app.kubernetes.io/part-of";
 
 pub type Selector = BTreeMap<String, String>;
 
@@ -138,30 +138,46 @@ pub fn decide(existing: Option<&Value>, ours: &Value, nodes: &Value) -> Result<D
     })
 }
 
-/// `cluster-checks runtime-class`, run by `make deploy` before it applies anything else:
-/// RUNTIME_CLASS_FILE is runtimeclass.yaml, WASM_NODE_SELECTOR (when set) replaces its selector.
+/// `cluster-checks runtime-class`, run by `make deploy` before it applies anything else.
 pub fn runtime_class() -> Result<()> {
+    settle(ours()?)
+}
+
+/// The RuntimeClass this project would apply: RUNTIME_CLASS_FILE (runtimeclass.yaml), with
+/// WASM_NODE_SELECTOR (when set) as its selector.
+pub fn ours() -> Result<Value> {
     let file = env("RUNTIME_CLASS_FILE")?;
     let mut ours = kubectl_json(&["create", "--dry-run=client", "-o", "json", "-f", &file])?;
     if let Ok(text) = std::env::var("WASM_NODE_SELECTOR") {
         set_node_selector(&mut ours, &parse_selector(&text)?);
     }
-    let name = ours["metadata"]["name"]
-        .as_str()
-        .context("runtimeclass.yaml has no name")?
-        .to_string();
+    Ok(ours)
+}
+
+/// The cluster's RuntimeClass called `name`, if it has one.
+pub fn find(name: &str) -> Result<Option<Value>> {
     let found = kubectl(&[
         "get",
         "runtimeclass",
-        &name,
+        name,
         "--ignore-not-found",
         "-o",
         "json",
     ])?;
-    let existing: Option<Value> = match found.trim() {
+    Ok(match found.trim() {
         "" => None,
         json => Some(serde_json::from_str(json)?),
-    };
+    })
+}
+
+/// Uses the cluster's RuntimeClass of `ours`'s name, or applies `ours` when the cluster has none
+/// (or this project's), as `decide` says.
+pub fn settle(ours: Value) -> Result<()> {
+    let name = ours["metadata"]["name"]
+        .as_str()
+        .context("the RuntimeClass has no name")?
+        .to_string();
+    let existing = find(&name)?;
     let nodes = kubectl_json(&["get", "nodes", "-o", "json"])?;
     match decide(existing.as_ref(), &ours, &nodes)? {
         Decision::UseTheirs(line) => println!("{line}"),
