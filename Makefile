@@ -22,6 +22,20 @@ KIND_NODE_IMAGE := kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e5
 CLOUD_PROVIDER_KIND_IMAGE := registry.k8s.io/cloud-provider-kind/cloud-controller-manager:v0.11.1
 KUBECTL_VERSION := v1.36.2
 METRICS_SERVER_VERSION := v0.9.0
+# SpinKube's spin-operator, for make cluster-spinkube and deploy-spinapp: installed as SpinKube's
+# quickstart does (cert-manager, the CRDs, the RuntimeClass, the Helm chart, the shim executor). Its
+# manifests are read at the commit v0.6.1 tags, each checked by its sha256 (scripts/fetch-tools
+# spin-operator); the chart is pulled from the operator's OCI registry by version.
+SPIN_OPERATOR_VERSION := v0.6.1
+MANIFESTS_spin_operator_BASE := https://raw.githubusercontent.com/spinframework/spin-operator/96c9d1d1d69c2c04e005375c44f323fb10e31002
+MANIFESTS_spin_operator_FILES := \
+	config/crd/bases/core.spinkube.dev_spinapps.yaml=08051de70925efe25bafca636c9b9410a4fe61e17015bd199be1efa04a5b5762 \
+	config/crd/bases/core.spinkube.dev_spinappexecutors.yaml=c290585b469a6076eeab764af63be1aac11d584c903b5f72a45a1df807634107 \
+	config/samples/spin-runtime-class.yaml=51abe9088f50b622cd0f88274a3c694bd1a9758e9a3a3fed57c296f9114b5840 \
+	config/samples/spin-shim-executor.yaml=2d0a0aa0aa1246435ee7c5869aad54058814fa9f690898e9ef629dc3b1cf6b2d
+# The cert-manager release SpinKube's quickstart installs first (the operator's webhooks need it).
+CERT_MANAGER_VERSION := v1.14.3
+HELM_VERSION := v3.19.0
 # The oldest Kubernetes the manifests support, the clusters' (k3d 1.35, kind 1.36), and the newest.
 K8S_SCHEMA_VERSIONS := 1.30.0 1.35.0 1.36.0 1.37.0
 # Python linters and validators, in their own virtualenv (.tools/venv).
@@ -95,7 +109,8 @@ export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_
 # The cluster scripts and make compare read their versions, names and ports from the environment.
 export SPIN_VERSION K3D_VERSION K3D_SHA256_amd64 K3D_SHA256_arm64 KIND_VERSION KUBECTL_VERSION TOOLS_BIN CLUSTER CLUSTER_NAME SHIM_VERSION \
 	NODE_PORT CONTAINER_NODE_PORT LB_PORT KIND_NODE_IMAGE METRICS_SERVER_VERSION CLOUD_PROVIDER_KIND_IMAGE \
-	IMAGE_FORM REF CONTAINER_REF NODES RUNTIME_CLASS_FILE WASM_NODE_SELECTOR
+	IMAGE_FORM REF CONTAINER_REF NODES RUNTIME_CLASS_FILE WASM_NODE_SELECTOR \
+	HELM_VERSION SPIN_OPERATOR_VERSION CERT_MANAGER_VERSION MANIFESTS_spin_operator_BASE MANIFESTS_spin_operator_FILES
 
 # What make runs against a cluster (cluster-checks/: one subcommand per target).
 CLUSTER_CHECKS := cargo run --quiet --locked -p cluster-checks --
@@ -106,8 +121,8 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: help tools cargo-tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
 	tool-python tool-kubectl tool-spin cluster-tools build build-wasip3 go-service wasm-artifact spin-image container-image \
 	run test test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
-	repro vectors fuzz push push-container cluster cluster-delete deploy deploy-container overlay smoke port-forward \
-	expose-lb logs scale scale-out autoscale load rollout drain-check compare undeploy undeploy-container clean
+	repro vectors fuzz push push-container cluster cluster-spinkube cluster-delete deploy deploy-container deploy-spinapp overlay smoke port-forward \
+	expose-lb logs scale scale-out autoscale load rollout drain-check compare undeploy undeploy-container undeploy-spinapp clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -305,6 +320,10 @@ endif
 	scripts/cluster label                # WASM_NODE_SELECTOR on the nodes with the shim
 	scripts/cluster show
 
+cluster-spinkube: cluster-tools ## Install SpinKube's spin-operator on the cluster as its quickstart does (cert-manager, CRDs, RuntimeClass, chart, shim executor), for deploy-spinapp
+	scripts/fetch-tools helm spin-operator
+	scripts/cluster spinkube
+
 cluster-delete: ## Delete the cluster and its registry
 	scripts/cluster delete
 
@@ -313,18 +332,35 @@ deploy: push overlay tool-kubectl ## Push to the cluster's registry, use the clu
 	kubectl apply -k .deploy/component
 	kubectl rollout status deployment/time-service --timeout=180s
 
+# SpinKube's path: spin-operator makes the Deployment and a ClusterIP Service from k8s/spinapp/'s SpinApp;
+# the project adds the NodePort, HPA, PodDisruptionBudget and NetworkPolicy, and patches into the
+# operator's Deployment what a SpinApp has no field for (docs/spinkube.md).
+SPINAPP_EXECUTOR_FILE := k8s/spinapp-executor/spinappexecutor.yaml
+SPINAPP_EXECUTOR := $(shell sed -n 's/^  name: //p' $(SPINAPP_EXECUTOR_FILE))
+deploy-spinapp: push overlay tool-kubectl ## Deploy as a SpinApp through spin-operator (SpinKube), with make deploy's NodePort, probes, pause and hardening
+	$(CLUSTER_CHECKS) spinapp-prepare $(SPINAPP_EXECUTOR_FILE) time-service
+	kubectl apply -k .deploy/spinapp
+	$(CLUSTER_CHECKS) spinapp-harden k8s time-service
+
+# The SpinApp first: spin-operator refuses to let an executor go while a SpinApp names it.
+undeploy-spinapp: tool-kubectl ## Delete what deploy-spinapp created: the SpinApp and its objects, then the executor and RuntimeClass if ours
+	kubectl delete -k k8s/spinapp --ignore-not-found
+	$(call delete-ours,spinappexecutor,$(SPINAPP_EXECUTOR))
+	$(call delete-ours,runtimeclass,$(RUNTIME_CLASS))
+
 deploy-container: push-container overlay tool-kubectl ## Push the Go service and apply k8s/container/ with it: the container beside the component, NodePort 30081
 	kubectl apply -k .deploy/container
 	kubectl rollout status deployment/time-service-container --timeout=180s
 
-# .deploy/component and .deploy/container: k8s/ and k8s/container/ with the image swapped for the one
-# pushed (test-manifests renders them too).
+# .deploy/component, .deploy/container and .deploy/spinapp: k8s/, k8s/container/ and k8s/spinapp/ with
+# the image swapped for the one pushed (test-manifests renders them too).
 # $(call overlay,DIR,BASE,BASE_IMAGE,IMAGE,TAG)
 overlay = mkdir -p $(1) && printf 'resources: [%s]\nimages:\n- name: %s\n  newName: %s\n  newTag: "%s"\n' \
 	$(2) $(3) $(4) $(5) > $(1)/kustomization.yaml
 overlay:
 	@$(call overlay,.deploy/component,../../k8s,$(BASE_IMAGE),$(REGISTRY)/$(IMAGE),$(TAG))
 	@$(call overlay,.deploy/container,../../k8s/container,$(BASE_IMAGE)-container,$(REGISTRY)/$(IMAGE)-container,$(VERSION))
+	@$(call overlay,.deploy/spinapp,../../k8s/spinapp,$(BASE_IMAGE),$(REGISTRY)/$(IMAGE),$(TAG))
 
 smoke: ## curl /time and /nanotime on the NodePort and check the JSON
 	scripts/smoke http://localhost:$(NODE_PORT)
@@ -363,11 +399,14 @@ drain-check: tool-oha tool-kubectl ## At 3 replicas, oha through the NodePort wh
 compare: overlay tool-oha tool-kubectl ## With both deployed: registry bytes, scale-out, memory per pod, NodePort throughput side by side
 	$(CLUSTER_CHECKS) compare
 
+# $(call delete-ours,KIND,NAME): delete the object only if it carries this project's label, so that one
+# the cluster had before make deploy (or deploy-spinapp) stays.
+delete-ours = kubectl delete $(1) --selector $(RUNTIME_CLASS_LABEL) --field-selector metadata.name=$(2) --ignore-not-found
+
 undeploy: undeploy-container ## Delete everything deploy, deploy-container and expose-lb created, the RuntimeClass if it is this project's
 	kubectl delete -k k8s/loadbalancer --ignore-not-found
 	kubectl delete -k k8s --ignore-not-found
-	# Only a RuntimeClass with this project's label: one the cluster had before make deploy stays.
-	kubectl delete runtimeclass --selector $(RUNTIME_CLASS_LABEL) --field-selector metadata.name=$(RUNTIME_CLASS) --ignore-not-found
+	$(call delete-ours,runtimeclass,$(RUNTIME_CLASS))
 
 undeploy-container: tool-kubectl ## Delete what deploy-container created
 	kubectl delete -k k8s/container --ignore-not-found
