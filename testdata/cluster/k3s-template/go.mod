@@ -1,0 +1,3 @@
+module k3s-template
+
+go 1.19
