@@ -33,6 +33,14 @@ MANIFESTS_spin_operator_FILES := \
 	config/crd/bases/core.spinkube.dev_spinappexecutors.yaml=c290585b469a6076eeab764af63be1aac11d584c903b5f72a45a1df807634107 \
 	config/samples/spin-runtime-class.yaml=51abe9088f50b622cd0f88274a3c694bd1a9758e9a3a3fed57c296f9114b5840 \
 	config/samples/spin-shim-executor.yaml=2d0a0aa0aa1246435ee7c5869aad54058814fa9f690898e9ef629dc3b1cf6b2d
+# KEDA and its HTTP Add-on, for make cluster-keda and deploy-scale-to-zero: their release manifests,
+# by version. The add-on's HTTPScaledObject CRD, which test-manifests validates against, is read at
+# the commit v0.15.0 tags, checked by its sha256 (scripts/fetch-tools keda-http-add-on).
+KEDA_VERSION := v2.20.2
+KEDA_HTTP_ADD_ON_VERSION := v0.15.0
+MANIFESTS_keda_http_add_on_BASE := https://raw.githubusercontent.com/kedacore/http-add-on/4ea8a863bd7c16464dc5afbe9ebc8a26e563fac0
+MANIFESTS_keda_http_add_on_FILES := \
+	config/crd/bases/http.keda.sh_httpscaledobjects.yaml=7535e22d3f7793092bc5a9a1ee5ed021fa24998e2cd50f28c54694e5e1d1e6d8
 # The cert-manager release SpinKube's quickstart installs first (the operator's webhooks need it).
 CERT_MANAGER_VERSION := v1.14.3
 HELM_VERSION := v3.19.0
@@ -89,6 +97,8 @@ WASM_NODE_SELECTOR ?= $(shell sed -n '/^  nodeSelector:/,/^[^ ]/{s/^    \([^:]*\
 	$(RUNTIME_CLASS_FILE) | paste -sd, -)
 NODE_PORT := 30080
 CONTAINER_NODE_PORT := 30081
+# KEDA's HTTP interceptor, through which both apps are reached when they scale to zero.
+SCALE_TO_ZERO_NODE_PORT := 30082
 # The LoadBalancer Service's port, the book's 8080 (make expose-lb).
 LB_PORT := 8080
 
@@ -110,7 +120,8 @@ export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS := --remap-path-prefix=$(CARGO_HOME_
 export SPIN_VERSION K3D_VERSION K3D_SHA256_amd64 K3D_SHA256_arm64 KIND_VERSION KUBECTL_VERSION TOOLS_BIN CLUSTER CLUSTER_NAME SHIM_VERSION \
 	NODE_PORT CONTAINER_NODE_PORT LB_PORT KIND_NODE_IMAGE METRICS_SERVER_VERSION CLOUD_PROVIDER_KIND_IMAGE \
 	IMAGE_FORM REF CONTAINER_REF NODES RUNTIME_CLASS_FILE WASM_NODE_SELECTOR \
-	HELM_VERSION SPIN_OPERATOR_VERSION CERT_MANAGER_VERSION MANIFESTS_spin_operator_BASE MANIFESTS_spin_operator_FILES
+	HELM_VERSION SPIN_OPERATOR_VERSION CERT_MANAGER_VERSION MANIFESTS_spin_operator_BASE MANIFESTS_spin_operator_FILES \
+	SCALE_TO_ZERO_NODE_PORT KEDA_VERSION KEDA_HTTP_ADD_ON_VERSION MANIFESTS_keda_http_add_on_BASE MANIFESTS_keda_http_add_on_FILES
 
 # What make runs against a cluster (cluster-checks/: one subcommand per target).
 CLUSTER_CHECKS := cargo run --quiet --locked -p cluster-checks --
@@ -121,11 +132,11 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: help tools cargo-tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
 	tool-python tool-kubectl tool-spin cluster-tools build build-wasip3 go-service wasm-artifact spin-image container-image \
 	run test test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-cluster test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
-	repro vectors fuzz push push-container cluster cluster-spinkube cluster-delete deploy deploy-container deploy-spinapp overlay smoke port-forward \
-	expose-lb logs scale scale-out autoscale load rollout drain-check compare undeploy undeploy-container undeploy-spinapp clean
+	repro vectors fuzz push push-container cluster cluster-spinkube cluster-delete deploy deploy-container deploy-spinapp deploy-scale-to-zero overlay overlay-scale-to-zero smoke port-forward \
+	expose-lb logs scale scale-out autoscale load rollout drain-check compare undeploy undeploy-container undeploy-spinapp undeploy-scale-to-zero cold-start cluster-keda clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-24s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ## ---- Build, run, test ---------------------------------------------------------------------
 
@@ -328,6 +339,9 @@ cluster-spinkube: cluster-tools ## Install SpinKube's spin-operator on the clust
 	scripts/fetch-tools helm spin-operator
 	scripts/cluster spinkube
 
+cluster-keda: cluster-tools ## Install KEDA v2.20.2 and its HTTP Add-on v0.15.0 on the cluster, for deploy-scale-to-zero
+	scripts/cluster keda
+
 cluster-delete: ## Delete the cluster and its registry
 	scripts/cluster delete
 
@@ -352,15 +366,55 @@ undeploy-spinapp: tool-kubectl ## Delete what deploy-spinapp created: the SpinAp
 	$(call delete-ours,spinappexecutor,$(SPINAPP_EXECUTOR))
 	$(call delete-ours,runtimeclass,$(RUNTIME_CLASS))
 
+# Scale to zero: KEDA's HTTP Add-on scales the app between 0 and 3 on the requests its interceptor
+# proxies (docs/scale-to-zero.md). SCALE_TO_ZERO names the app: component (the default) or container.
+SCALE_TO_ZERO ?= component
+$(if $(filter-out component container,$(SCALE_TO_ZERO)),$(error SCALE_TO_ZERO must be component or container, not '$(SCALE_TO_ZERO)'))
+STZ_PUSH_component := push
+STZ_PUSH_container := push-container
+STZ_REF_component := $(REF)
+STZ_REF_container := $(CONTAINER_REF)
+STZ_IMAGE_component := $(REGISTRY)/$(IMAGE)
+STZ_IMAGE_container := $(REGISTRY)/$(IMAGE)-container
+STZ_DIR_component := scale-to-zero
+STZ_DIR_container := scale-to-zero-container
+STZ_BASE_IMAGE_component := $(BASE_IMAGE)
+STZ_BASE_IMAGE_container := $(BASE_IMAGE)-container
+STZ_DEPLOYMENT_component := time-service
+STZ_DEPLOYMENT_container := time-service-container
+STZ_DIR := $(STZ_DIR_$(SCALE_TO_ZERO))
+STZ_DEPLOYMENT := $(STZ_DEPLOYMENT_$(SCALE_TO_ZERO))
+deploy-scale-to-zero: $(STZ_PUSH_$(SCALE_TO_ZERO)) tool-kubectl tool-skopeo ## Scale to zero with KEDA's HTTP Add-on (SCALE_TO_ZERO=container: the Go service), reached through the interceptor on NodePort 30082
+	$(CLUSTER_CHECKS) scale-to-zero-prepare
+	# KEDA's webhook refuses a ScaledObject whose target already has an HPA: make deploy's goes.
+	kubectl delete hpa $(STZ_DEPLOYMENT) --ignore-not-found
+	$(MAKE) --no-print-directory overlay-scale-to-zero STZ_DIGEST=$$(scripts/push --digest $(STZ_REF_$(SCALE_TO_ZERO)))
+	kubectl apply -k .deploy/$(STZ_DIR)
+	$(CLUSTER_CHECKS) scale-to-zero-wait $(STZ_DEPLOYMENT)
+
+# .deploy/scale-to-zero[-container]: the image by the digest the registry holds (STZ_DIGEST), which the
+# node then pulls only once (test-manifests renders it too).
+overlay-scale-to-zero:
+	@$(call overlay,.deploy/$(STZ_DIR),../../k8s/$(STZ_DIR),$(STZ_BASE_IMAGE_$(SCALE_TO_ZERO)),$(STZ_IMAGE_$(SCALE_TO_ZERO)),,$(STZ_DIGEST))
+
+# The interceptor's NodePort goes with the last app scaled so.
+undeploy-scale-to-zero: tool-kubectl ## Delete what deploy-scale-to-zero created (SCALE_TO_ZERO=container: the container's)
+	kubectl delete -k k8s/$(STZ_DIR) --ignore-not-found
+	kubectl get httpscaledobject --selector $(RUNTIME_CLASS_LABEL) -o name | grep -q . || \
+		kubectl delete service time-service-interceptor --namespace keda --ignore-not-found
+
+cold-start: tool-kubectl ## With both scaled to zero: the first request after zero pods, timed through the interceptor, component and container side by side
+	$(CLUSTER_CHECKS) cold-start
+
 deploy-container: push-container overlay tool-kubectl ## Push the Go service and apply k8s/container/ with it: the container beside the component, NodePort 30081
 	kubectl apply -k .deploy/container
 	kubectl rollout status deployment/time-service-container --timeout=180s
 
 # .deploy/component, .deploy/container and .deploy/spinapp: k8s/, k8s/container/ and k8s/spinapp/ with
 # the image swapped for the one pushed (test-manifests renders them too).
-# $(call overlay,DIR,BASE,BASE_IMAGE,IMAGE,TAG)
-overlay = mkdir -p $(1) && printf 'resources: [%s]\nimages:\n- name: %s\n  newName: %s\n  newTag: "%s"\n' \
-	$(2) $(3) $(4) $(5) > $(1)/kustomization.yaml
+# $(call overlay,DIR,BASE,BASE_IMAGE,IMAGE,TAG) and, by digest, $(call overlay,DIR,BASE,BASE_IMAGE,IMAGE,,DIGEST)
+overlay = mkdir -p $(1) && printf 'resources: [%s]\nimages:\n- name: %s\n  newName: %s\n  %s\n' \
+	$(2) $(3) $(4) '$(if $(6),digest: $(6),newTag: "$(5)")' > $(1)/kustomization.yaml
 overlay:
 	@$(call overlay,.deploy/component,../../k8s,$(BASE_IMAGE),$(REGISTRY)/$(IMAGE),$(TAG))
 	@$(call overlay,.deploy/container,../../k8s/container,$(BASE_IMAGE)-container,$(REGISTRY)/$(IMAGE)-container,$(VERSION))

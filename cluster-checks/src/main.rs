@@ -10,6 +10,10 @@
 //! | `scale-out` | `make scale-out` | 1 -> 10 replicas: fails on a restart or a pod placed off the RuntimeClass's nodes |
 //! | `rollout` | `make rollout` | load through the NodePorts during a rollout restart and an eviction |
 //! | `drain-check` | `make drain-check` | load through the NodePort while a wasm node is drained |
+//! | `scale-to-zero-prepare` | `make deploy-scale-to-zero` | KEDA and its HTTP Add-on are there; a NodePort for the interceptor |
+//! | `scale-to-zero-wait` | `make deploy-scale-to-zero` | until the app has no pod |
+//! | `interceptor-nodeport` | `make test-manifests` | the interceptor's NodePort for a given interceptor Service |
+//! | `cold-start` | `make cold-start` | the first request after zero pods, component and container |
 //! | `compare` | `make compare` | the component and the container side by side |
 //! | `self-test` | `make test-cluster-checks` | the load check on loopback, where the outcome is known |
 //!
@@ -22,6 +26,7 @@ mod load;
 mod rollout;
 mod runtime_class;
 mod scale_out;
+mod scale_to_zero;
 mod self_test;
 mod spinapp;
 #[path = "../../tests/support/mod.rs"]
@@ -38,13 +43,19 @@ fn main() -> Result<()> {
         ["spinapp-harden", base_dir, deployment] => spinapp::harden(base_dir, deployment),
         ["spinapp-render", base, operators] => spinapp::render(base, operators),
         ["scale-out"] => scale_out::scale_out(),
+        ["scale-to-zero-prepare"] => scale_to_zero::prepare(),
+        ["scale-to-zero-wait", deployment] => scale_to_zero::wait(deployment),
+        ["interceptor-nodeport", interceptor] => scale_to_zero::render_node_port(interceptor),
+        ["cold-start"] => scale_to_zero::cold_start(),
         ["rollout"] => rollout::rollout(),
         ["drain-check"] => drain::drain_check(),
         ["compare"] => compare::compare(),
         ["self-test"] => self_test::self_test(),
         _ => bail!(
             "cluster-checks runtime-class | spinapp-prepare EXECUTOR_FILE DEPLOYMENT | spinapp-harden BASE_DIR \
-             DEPLOYMENT | spinapp-render BASE OPERATORS | scale-out | rollout | drain-check | compare | self-test, \
+             DEPLOYMENT | spinapp-render BASE OPERATORS | scale-out | scale-to-zero-prepare | \
+             scale-to-zero-wait DEPLOYMENT | interceptor-nodeport SERVICE_JSON | cold-start | rollout | drain-check | compare | \
+             self-test, \
              not {args:?}"
         ),
     }

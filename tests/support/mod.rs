@@ -212,7 +212,8 @@ pub fn exchange(addr: SocketAddr, request: &[u8]) -> Result<Response> {
         .with_context(|| format!("response {:?}", String::from_utf8_lossy(&raw)))
 }
 
-fn parse_response(raw: &[u8], is_head: bool) -> Result<Response> {
+/// An HTTP/1.1 answer, head and body, as `exchange` reads it.
+pub fn parse_response(raw: &[u8], is_head: bool) -> Result<Response> {
     let head_end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
