@@ -44,6 +44,33 @@ pub fn kubectl_json(args: &[&str]) -> Result<Value> {
     Ok(serde_json::from_str(&kubectl(args)?)?)
 }
 
+/// `kubectl get KIND NAME -o json`, or None when there is none.
+pub fn get_optional(kind: &str, name: &str) -> Result<Option<Value>> {
+    let found = kubectl(&["get", kind, name, "--ignore-not-found", "-o", "json"])?;
+    Ok(match found.trim() {
+        "" => None,
+        json => Some(serde_json::from_str(json)?),
+    })
+}
+
+/// `kubectl apply` of an object built here (through a file: kubectl reads stdin only with -f -).
+pub fn apply_json(object: &Value) -> Result<String> {
+    let file = std::env::temp_dir().join(format!(
+        "time-service-{}-{}.json",
+        object["kind"].as_str().unwrap_or("object").to_lowercase(),
+        object["metadata"]["name"].as_str().unwrap_or_default()
+    ));
+    std::fs::write(&file, object.to_string())?;
+    kubectl(&["apply", "-f", &file.to_string_lossy()])
+}
+
+/// `kubectl get ... -o json` as the unit tests have it, canned in testdata/kubectl/.
+#[cfg(test)]
+pub fn canned(name: &str) -> Value {
+    let path = format!("{}/testdata/kubectl/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
 /// The namespace kubectl's context works in.
 pub fn namespace() -> Result<String> {
     let namespace = kubectl(&["config", "view", "--minify", "-o", "jsonpath={..namespace}"])?;
@@ -214,18 +241,9 @@ impl HpasAway {
     pub fn take(apps: &[&App]) -> Result<HpasAway> {
         let mut saved = Vec::new();
         for app in apps {
-            let found = kubectl(&[
-                "get",
-                "hpa",
-                app.deployment,
-                "--ignore-not-found",
-                "-o",
-                "json",
-            ])?;
-            if found.trim().is_empty() {
+            let Some(hpa) = get_optional("hpa", app.deployment)? else {
                 continue;
-            }
-            let hpa: Value = serde_json::from_str(&found)?;
+            };
             saved.push(serde_json::json!({
                 "apiVersion": hpa["apiVersion"],
                 "kind": hpa["kind"],
@@ -241,11 +259,7 @@ impl HpasAway {
 impl Drop for HpasAway {
     fn drop(&mut self) {
         for hpa in &self.0 {
-            let file = std::env::temp_dir().join("time-service-hpa.json");
-            let restored = std::fs::write(&file, hpa.to_string())
-                .map_err(anyhow::Error::from)
-                .and_then(|()| kubectl(&["apply", "-f", &file.to_string_lossy()]));
-            match restored {
+            match apply_json(hpa) {
                 Ok(out) => print!("put back {out}"),
                 Err(error) => eprintln!("could not put the HPA back: {error:#}"),
             }

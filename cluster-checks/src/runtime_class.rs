@@ -7,7 +7,7 @@
 //! when it carries runtimeclass.yaml's `app.kubernetes.io/part-of` label; `make undeploy` deletes
 //! only such a one.
 
-use crate::kube::{env, kubectl, kubectl_json, App};
+use crate::kube::{apply_json, env, get_optional, kubectl_json, App};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -156,18 +156,7 @@ pub fn ours() -> Result<Value> {
 
 /// The cluster's RuntimeClass called `name`, if it has one.
 pub fn find(name: &str) -> Result<Option<Value>> {
-    let found = kubectl(&[
-        "get",
-        "runtimeclass",
-        name,
-        "--ignore-not-found",
-        "-o",
-        "json",
-    ])?;
-    Ok(match found.trim() {
-        "" => None,
-        json => Some(serde_json::from_str(json)?),
-    })
+    get_optional("runtimeclass", name)
 }
 
 /// Uses the cluster's RuntimeClass of `ours`'s name, or applies `ours` when the cluster has none
@@ -183,9 +172,7 @@ pub fn settle(ours: Value) -> Result<()> {
         Decision::UseTheirs(line) => println!("{line}"),
         Decision::ApplyOurs(line) => {
             println!("{line}");
-            let path = std::env::temp_dir().join("time-service-runtimeclass.json");
-            std::fs::write(&path, ours.to_string())?;
-            print!("{}", kubectl(&["apply", "-f", &path.to_string_lossy()])?);
+            print!("{}", apply_json(&ours)?);
         }
     }
     Ok(())
@@ -223,11 +210,7 @@ impl Placement {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn canned(name: &str) -> Value {
-        let path = format!("{}/testdata/kubectl/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
+    use crate::kube::canned;
 
     fn ours() -> Value {
         canned("runtimeclass-file.json")

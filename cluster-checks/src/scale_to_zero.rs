@@ -12,7 +12,7 @@
 //! it is back at zero. It prints a table and fails on a failed or non-200 request or a round that
 //! never reached zero.
 
-use crate::kube::{env, env_number, kubectl, kubectl_json, App};
+use crate::kube::{apply_json, env, env_number, get_optional, kubectl, kubectl_json, App};
 use crate::support::{exchange, median, Response};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
@@ -112,9 +112,7 @@ pub fn prepare() -> Result<()> {
     })?;
     let service =
         interceptor_node_port(&interceptor, env_number("SCALE_TO_ZERO_NODE_PORT", 30082)?)?;
-    let file = std::env::temp_dir().join("time-service-interceptor.json");
-    std::fs::write(&file, service.to_string())?;
-    print!("{}", kubectl(&["apply", "-f", &file.to_string_lossy()])?);
+    print!("{}", apply_json(&service)?);
     Ok(())
 }
 
@@ -323,22 +321,13 @@ pub fn cold_start() -> Result<()> {
     let [component, container] = App::both()?;
     let mut targets = Vec::new();
     for (column, app) in [("WebAssembly", component), ("container", container)] {
-        let scaled = kubectl(&[
-            "get",
-            "httpscaledobject",
-            app.deployment,
-            "--ignore-not-found",
-            "-o",
-            "json",
-        ])?;
-        if scaled.trim().is_empty() {
+        let Some(scaled) = get_optional("httpscaledobject", app.deployment)? else {
             println!(
                 "{column}: no HTTPScaledObject {} (make deploy-scale-to-zero), left out",
                 app.deployment
             );
             continue;
-        }
-        let scaled: Value = serde_json::from_str(&scaled)?;
+        };
         // The first of its hosts, or any Host when it names none.
         let host = scaled["spec"]["hosts"][0]
             .as_str()
@@ -396,6 +385,7 @@ pub fn cold_start() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::canned as kubectl_canned;
     use crate::support::parse_response;
 
     fn canned(name: &str) -> Vec<u8> {
@@ -404,11 +394,6 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap()
-    }
-
-    fn kubectl_canned(name: &str) -> Value {
-        let path = format!("{}/testdata/kubectl/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
     fn sample(name: &str, seconds: f64) -> Sample {

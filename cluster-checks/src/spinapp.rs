@@ -16,7 +16,7 @@
 //! sets; a field it never sets stays with whoever set it. So the patch keeps as long as none of its
 //! fields is one `constructDeployment` sets, which `conflicts` checks on the operator's object.
 
-use crate::kube::{kubectl, kubectl_json};
+use crate::kube::{get_optional, kubectl, kubectl_json};
 use crate::runtime_class::{self, PROJECT_LABEL};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
@@ -241,14 +241,6 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) {
     }
 }
 
-fn get_optional(kind: &str, name: &str) -> Result<Option<Value>> {
-    let found = kubectl(&["get", kind, name, "--ignore-not-found", "-o", "json"])?;
-    Ok(match found.trim() {
-        "" => None,
-        json => Some(serde_json::from_str(json)?),
-    })
-}
-
 /// `cluster-checks spinapp-prepare EXECUTOR_FILE DEPLOYMENT`, run by make deploy-spinapp before
 /// it applies k8s/spinapp/.
 pub fn prepare(executor_file: &str, deployment: &str) -> Result<()> {
@@ -363,11 +355,7 @@ pub fn render(base: &str, operators: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn canned(name: &str) -> Value {
-        let path = format!("{}/testdata/kubectl/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
+    use crate::kube::canned;
 
     fn executor_ours() -> Value {
         canned("spinappexecutor-file.json")
