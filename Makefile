@@ -131,7 +131,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .DEFAULT_GOAL := help
 .PHONY: help tools cargo-tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
 	tool-python tool-kubectl tool-spin cluster-tools build build-wasip3 go-service wasm-artifact spin-image container-image \
-	run test test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-cluster test-deploy-decisions test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
+	run test test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-cluster test-cluster-commands test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
 	repro vectors fuzz push push-container cluster cluster-spinkube cluster-delete deploy deploy-container deploy-spinapp deploy-scale-to-zero overlay overlay-scale-to-zero smoke port-forward \
 	expose-lb logs scale scale-out autoscale load rollout drain-check compare undeploy undeploy-container undeploy-spinapp undeploy-scale-to-zero cold-start cluster-keda clean
 
@@ -206,7 +206,7 @@ run: build ## Serve on LISTEN (default 127.0.0.1:3000) with spin up (fetched if 
 		$(MAKE) --no-print-directory tool-wasmtime; }
 	scripts/serve $(LISTEN) $(WASM)
 
-test: tools build build-wasip3 test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-cluster test-deploy-decisions test-manifests test-docs test-workflows test-fuzz-build test-fetch repro test-fresh bench-quick ## Install the tools, then run every test
+test: tools build build-wasip3 test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-cluster test-cluster-commands test-manifests test-docs test-workflows test-fuzz-build test-fetch repro test-fresh bench-quick ## Install the tools, then run every test
 	@echo "make test: all passed"
 
 test-lint: toolchain
@@ -244,8 +244,8 @@ test-cluster: tool-go tool-python
 
 # make deploy-spinapp's and deploy-scale-to-zero's checks against a stub kubectl: what they apply, in
 # which order, and nothing when they stop.
-test-deploy-decisions: tool-python
-	scripts/test-deploy-decisions
+test-cluster-commands: tool-python
+	scripts/test-cluster-commands
 
 test-manifests: tool-kubectl tool-python
 	K8S_SCHEMA_VERSIONS="$(K8S_SCHEMA_VERSIONS)" scripts/test-manifests
