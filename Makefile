@@ -393,7 +393,8 @@ deploy-scale-to-zero: $(STZ_PUSH_$(SCALE_TO_ZERO)) tool-kubectl tool-skopeo ## S
 	$(CLUSTER_CHECKS) scale-to-zero-prepare
 	# KEDA's webhook refuses a ScaledObject whose target already has an HPA: make deploy's goes.
 	kubectl delete hpa $(STZ_DEPLOYMENT) --ignore-not-found
-	$(MAKE) --no-print-directory overlay-scale-to-zero STZ_DIGEST=$$(scripts/push --digest $(STZ_REF_$(SCALE_TO_ZERO)))
+	digest=$$(scripts/push --digest $(STZ_REF_$(SCALE_TO_ZERO))) && \
+		$(MAKE) --no-print-directory overlay-scale-to-zero STZ_DIGEST=$$digest
 	kubectl apply -k .deploy/$(STZ_DIR)
 	$(CLUSTER_CHECKS) scale-to-zero-wait $(STZ_DEPLOYMENT)
 
