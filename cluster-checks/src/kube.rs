@@ -44,6 +44,21 @@ pub fn kubectl_json(args: &[&str]) -> Result<Value> {
     Ok(serde_json::from_str(&kubectl(args)?)?)
 }
 
+/// The objects in kubectl's JSON output: one object, a List, or (as `kubectl create -o json` prints
+/// several) one JSON document after another.
+pub fn objects(json: &str) -> Result<Vec<Value>> {
+    let mut objects = Vec::new();
+    for value in serde_json::Deserializer::from_str(json).into_iter::<Value>() {
+        match value? {
+            Value::Object(list) if list.get("kind").is_some_and(|kind| kind == "List") => {
+                objects.extend(list["items"].as_array().cloned().unwrap_or_default())
+            }
+            object => objects.push(object),
+        }
+    }
+    Ok(objects)
+}
+
 /// `kubectl get KIND NAME -o json`, or None when there is none.
 pub fn get_optional(kind: &str, name: &str) -> Result<Option<Value>> {
     let found = kubectl(&["get", kind, name, "--ignore-not-found", "-o", "json"])?;
@@ -276,5 +291,31 @@ impl Drop for Cordoned {
             Ok(out) => print!("{out}"),
             Err(error) => eprintln!("could not uncordon {}: {error:#}", self.0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::objects;
+
+    #[test]
+    fn kubectl_json_output_in_each_of_its_shapes() {
+        let one = r#"{"kind": "Deployment", "metadata": {"name": "a"}}"#;
+        let list = r#"{"kind": "List", "items": [{"kind": "Service"}, {"kind": "Deployment"}]}"#;
+        let kinds = |text: &str| -> Vec<String> {
+            objects(text)
+                .unwrap()
+                .iter()
+                .map(|o| o["kind"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(kinds(one), ["Deployment"]);
+        assert_eq!(kinds(list), ["Service", "Deployment"]);
+        // kubectl create -o json: each object printed after the other.
+        assert_eq!(
+            kinds(&format!("{one}\n{list}\n")),
+            ["Deployment", "Service", "Deployment"]
+        );
+        assert!(objects("{\"kind\": ").is_err());
     }
 }

@@ -16,7 +16,7 @@
 //! sets; a field it never sets stays with whoever set it. So the patch keeps as long as none of its
 //! fields is one `constructDeployment` sets, which `conflicts` checks on the operator's object.
 
-use crate::kube::{get_optional, kubectl, kubectl_json};
+use crate::kube::{get_optional, kubectl, kubectl_json, objects};
 use crate::runtime_class::{self, PROJECT_LABEL};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
@@ -290,8 +290,16 @@ pub fn harden(base_dir: &str, deployment: &str) -> Result<()> {
         }
     };
     check_not_deployed_plainly(Some(&operators))?;
-    let rendered = kubectl_json(&["create", "--dry-run=client", "-o", "json", "-k", base_dir])?;
-    let base = items(&rendered)
+    let rendered = objects(&kubectl(&[
+        "create",
+        "--dry-run=client",
+        "-o",
+        "json",
+        "-k",
+        base_dir,
+    ])?)?;
+    let base = rendered
+        .iter()
         .find(|object| object["kind"] == "Deployment")
         .with_context(|| format!("{base_dir} renders no Deployment"))?;
     let container = operators["spec"]["template"]["spec"]["containers"][0]["name"]
