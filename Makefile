@@ -15,6 +15,11 @@ K3D_VERSION := v5.8.3
 # k3d publishes no checksum file: the sha256 of each k3d-linux-ARCH binary at K3D_VERSION.
 K3D_SHA256_amd64 := dbaa79a76ace7f4ca230a1ff41dc7d8a5036a8ad0309e9c54f9bf3836dbe853e
 K3D_SHA256_arm64 := 0b8110f2229631af7402fb828259330985918b08fefd38b7f1b788a1c8687216
+# k3d's schema for its config file (make cluster writes one), read at the commit K3D_VERSION tags:
+# scripts/test-cluster validates against it where it can be downloaded.
+MANIFESTS_k3d_config_schema_BASE := https://raw.githubusercontent.com/k3d-io/k3d/201b614ea6798f0ee9e75c63360eef891b36bb19
+MANIFESTS_k3d_config_schema_FILES := \
+	pkg/config/v1alpha5/schema.json=b6ded41929fb6d52491e5e082865847b218eba3f5418852e0cb7bf0608fbae32
 KIND_VERSION := v0.32.0
 # The node image kind v0.32.0 defaults to, by the digest it pins: Kubernetes 1.36.1, containerd 2.3.1.
 KIND_NODE_IMAGE := kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5
@@ -121,7 +126,8 @@ export SPIN_VERSION K3D_VERSION K3D_SHA256_amd64 K3D_SHA256_arm64 KIND_VERSION K
 	NODE_PORT CONTAINER_NODE_PORT LB_PORT KIND_NODE_IMAGE METRICS_SERVER_VERSION CLOUD_PROVIDER_KIND_IMAGE \
 	IMAGE_FORM REF CONTAINER_REF NODES RUNTIME_CLASS_FILE WASM_NODE_SELECTOR \
 	HELM_VERSION SPIN_OPERATOR_VERSION CERT_MANAGER_VERSION MANIFESTS_spin_operator_BASE MANIFESTS_spin_operator_FILES \
-	SCALE_TO_ZERO_NODE_PORT KEDA_VERSION KEDA_HTTP_ADD_ON_VERSION MANIFESTS_keda_http_add_on_BASE MANIFESTS_keda_http_add_on_FILES
+	SCALE_TO_ZERO_NODE_PORT KEDA_VERSION KEDA_HTTP_ADD_ON_VERSION MANIFESTS_keda_http_add_on_BASE MANIFESTS_keda_http_add_on_FILES \
+	MANIFESTS_k3d_config_schema_BASE MANIFESTS_k3d_config_schema_FILES
 
 # What make runs against a cluster (cluster-checks/: one subcommand per target).
 CLUSTER_CHECKS := cargo run --quiet --locked -p cluster-checks --
