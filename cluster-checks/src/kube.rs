@@ -59,6 +59,15 @@ pub fn objects(json: &str) -> Result<Vec<Value>> {
     Ok(objects)
 }
 
+/// Whether `crds` (`kubectl get crd -o json`) has the CRD called `name`: the API its tools need.
+pub fn has_crd(crds: &Value, name: &str) -> bool {
+    crds["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|crd| crd["metadata"]["name"] == name)
+}
+
 /// `kubectl get KIND NAME -o json`, or None when there is none.
 pub fn get_optional(kind: &str, name: &str) -> Result<Option<Value>> {
     let found = kubectl(&["get", kind, name, "--ignore-not-found", "-o", "json"])?;

@@ -16,6 +16,12 @@ pub const PROJECT_LABEL: &str = "app.kubernetes.io/part-of";
 
 pub type Selector = BTreeMap<String, String>;
 
+/// Whether `object` carries `ours`'s project label: applied by this project, so it is this project's to apply again
+/// and to delete.
+pub fn is_ours(object: &Value, ours: &Value) -> bool {
+    object["metadata"]["labels"][PROJECT_LABEL] == ours["metadata"]["labels"][PROJECT_LABEL]
+}
+
 /// `KEY=VALUE[,KEY=VALUE...]`, as WASM_NODE_SELECTOR and `kubectl label` take it; empty for none.
 pub fn parse_selector(text: &str) -> Result<Selector> {
     text.split(',')
@@ -95,7 +101,7 @@ pub enum Decision {
 pub fn decide(existing: Option<&Value>, ours: &Value, nodes: &Value) -> Result<Decision> {
     let name = ours["metadata"]["name"].as_str().unwrap_or_default();
     let project = &ours["metadata"]["labels"][PROJECT_LABEL];
-    let theirs = existing.filter(|rc| &rc["metadata"]["labels"][PROJECT_LABEL] != project);
+    let theirs = existing.filter(|rc| !is_ours(rc, ours));
     let used = theirs.unwrap_or(ours);
     let handler = used["handler"].as_str().unwrap_or_default();
     let selector = node_selector(used);

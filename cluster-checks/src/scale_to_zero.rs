@@ -12,7 +12,7 @@
 //! it is back at zero. It prints a table and fails on a failed or non-200 request or a round that
 //! never reached zero.
 
-use crate::kube::{apply_json, env, env_number, get_optional, kubectl, kubectl_json, App};
+use crate::kube::{apply_json, env, env_number, get_optional, has_crd, kubectl, kubectl_json, App};
 use crate::support::{exchange, median, Response};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
@@ -35,17 +35,10 @@ const COLD_START_HEADER: &str = "X-KEDA-HTTP-Cold-Start";
 
 /// KEDA and the add-on are installed: `crds` (`kubectl get crd -o json`) has both CRDs.
 pub fn check_keda(crds: &Value) -> Result<()> {
-    let has = |name: &str| {
-        crds["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|crd| crd["metadata"]["name"] == name)
-    };
     let (names, missing): (Vec<&str>, Vec<&str>) =
         [("KEDA", KEDA_CRD), ("KEDA's HTTP Add-on", ADD_ON_CRD)]
             .into_iter()
-            .filter(|(_, crd)| !has(crd))
+            .filter(|(_, crd)| !has_crd(crds, crd))
             .unzip();
     ensure!(
         missing.is_empty(),

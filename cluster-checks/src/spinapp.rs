@@ -16,8 +16,8 @@
 //! sets; a field it never sets stays with whoever set it. So the patch keeps as long as none of its
 //! fields is one `constructDeployment` sets, which `conflicts` checks on the operator's object.
 
-use crate::kube::{get_optional, kubectl, kubectl_json, objects};
-use crate::runtime_class::{self, PROJECT_LABEL};
+use crate::kube::{get_optional, has_crd, kubectl, kubectl_json, objects};
+use crate::runtime_class::{self, is_ours, PROJECT_LABEL};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -44,22 +44,11 @@ const CONTAINER_FIELDS: [&str; 4] = [
     "startupProbe",
 ];
 
-fn items(list: &Value) -> impl Iterator<Item = &Value> {
-    list["items"].as_array().into_iter().flatten()
-}
-
-fn is_ours(object: &Value, ours: &Value) -> bool {
-    object["metadata"]["labels"][PROJECT_LABEL] == ours["metadata"]["labels"][PROJECT_LABEL]
-}
-
 /// spin-operator is installed: `crds` (`kubectl get crd -o json`) has its two CRDs.
 pub fn check_operator(crds: &Value) -> Result<()> {
-    let names: Vec<&str> = items(crds)
-        .filter_map(|crd| crd["metadata"]["name"].as_str())
-        .collect();
     let missing: Vec<&str> = [SPINAPP_CRD, EXECUTOR_CRD]
         .into_iter()
-        .filter(|crd| !names.contains(crd))
+        .filter(|crd| !has_crd(crds, crd))
         .collect();
     ensure!(
         missing.is_empty(),
@@ -241,6 +230,21 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The patch for `operators` (the operator's Deployment) from `base` (k8s/'s), refused when a field
+/// of it is one the operator sets, since its reconcile would undo it.
+fn patch_for(operators: &Value, base: &Value) -> Result<Value> {
+    let container = operators["spec"]["template"]["spec"]["containers"][0]["name"]
+        .as_str()
+        .context("the operator's Deployment has no container")?;
+    let patch = hardening_patch(base, container)?;
+    let taken = conflicts(&patch, operators);
+    ensure!(
+        taken.is_empty(),
+        "the operator sets {taken:?} itself: its reconcile would undo the patch"
+    );
+    Ok(patch)
+}
+
 /// `cluster-checks spinapp-prepare EXECUTOR_FILE DEPLOYMENT`, run by make deploy-spinapp before
 /// it applies k8s/spinapp/.
 pub fn prepare(executor_file: &str, deployment: &str) -> Result<()> {
@@ -302,15 +306,7 @@ pub fn harden(base_dir: &str, deployment: &str) -> Result<()> {
         .iter()
         .find(|object| object["kind"] == "Deployment")
         .with_context(|| format!("{base_dir} renders no Deployment"))?;
-    let container = operators["spec"]["template"]["spec"]["containers"][0]["name"]
-        .as_str()
-        .context("the operator's Deployment has no container")?;
-    let patch = hardening_patch(base, container)?;
-    let taken = conflicts(&patch, &operators);
-    ensure!(
-        taken.is_empty(),
-        "the operator sets {taken:?} itself: its reconcile would undo the patch"
-    );
+    let patch = patch_for(&operators, base)?;
     let target = format!("deployment/{deployment}");
     print!(
         "{}",
@@ -348,13 +344,7 @@ pub fn render(base: &str, operators: &str) -> Result<()> {
         )?)
     };
     let mut deployment = read(operators)?;
-    let container = deployment["spec"]["template"]["spec"]["containers"][0]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let patch = hardening_patch(&read(base)?, &container)?;
-    let taken = conflicts(&patch, &deployment);
-    ensure!(taken.is_empty(), "the operator sets {taken:?} itself");
+    let patch = patch_for(&deployment, &read(base)?)?;
     strategic_merge(&mut deployment, &patch);
     println!("{deployment:#}");
     Ok(())
