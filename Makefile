@@ -373,8 +373,7 @@ deploy-spinapp: push overlay tool-kubectl ## Deploy as a SpinApp through spin-op
 
 # The SpinApp first: spin-operator refuses to let an executor go while a SpinApp names it.
 undeploy-spinapp: tool-kubectl ## Delete what deploy-spinapp created: the SpinApp and its objects, then the executor and RuntimeClass if ours
-	kubectl delete -k k8s/spinapp --ignore-not-found
-	$(call delete-ours,spinappexecutor,$(SPINAPP_EXECUTOR))
+	$(CLUSTER_CHECKS) spinapp-undeploy k8s/spinapp time-service $(SPINAPP_EXECUTOR)
 	$(call delete-ours,runtimeclass,$(RUNTIME_CLASS))
 
 # Scale to zero: KEDA's HTTP Add-on scales the app between 0 and 3 on the requests its interceptor

@@ -6,6 +6,7 @@
 //! | `runtime-class` | `make deploy` | uses the cluster's RuntimeClass, or applies runtimeclass.yaml when there is none |
 //! | `spinapp-prepare` | `make deploy-spinapp` | spin-operator is there, make deploy's app is not; the executor and its RuntimeClass settled |
 //! | `spinapp-harden` | `make deploy-spinapp` | the operator's Deployment given what a SpinApp cannot ask for, then ready |
+//! | `spinapp-undeploy` | `make undeploy-spinapp` | the SpinApp's objects and our executor; the rest when the operator's CRDs are gone |
 //! | `spinapp-render` | `make test-manifests` | the operator's Deployment as make deploy-spinapp leaves it, for check-manifests |
 //! | `scale-out` | `make scale-out` | 1 -> 10 replicas: fails on a restart or a pod placed off the RuntimeClass's nodes |
 //! | `rollout` | `make rollout` | load through the NodePorts during a rollout restart and an eviction |
@@ -42,6 +43,7 @@ fn main() -> Result<()> {
         ["spinapp-prepare", executor_file, deployment] => spinapp::prepare(executor_file, deployment),
         ["spinapp-harden", base_dir, deployment] => spinapp::harden(base_dir, deployment),
         ["spinapp-render", base, operators] => spinapp::render(base, operators),
+        ["spinapp-undeploy", dir, app, executor] => spinapp::undeploy(dir, app, executor),
         ["scale-out"] => scale_out::scale_out(),
         ["scale-to-zero-prepare"] => scale_to_zero::prepare(),
         ["scale-to-zero-wait", deployment] => scale_to_zero::wait(deployment),
@@ -53,7 +55,7 @@ fn main() -> Result<()> {
         ["self-test"] => self_test::self_test(),
         _ => bail!(
             "cluster-checks runtime-class | spinapp-prepare EXECUTOR_FILE DEPLOYMENT | spinapp-harden BASE_DIR \
-             DEPLOYMENT | spinapp-render BASE OPERATORS | scale-out | scale-to-zero-prepare | \
+             DEPLOYMENT | spinapp-render BASE OPERATORS | spinapp-undeploy DIR APP EXECUTOR | scale-out | scale-to-zero-prepare | \
              scale-to-zero-wait DEPLOYMENT | interceptor-nodeport SERVICE_JSON | cold-start | rollout | drain-check | compare | \
              self-test, \
              not {args:?}"

@@ -14,17 +14,29 @@
 //! `spin-operator`, at every reconcile (`internal/controller/spinapp_controller.go`,
 //! `reconcileDeployment`). Apply takes over, and on a later apply drops, only fields the applier
 //! sets; a field it never sets stays with whoever set it. So the patch keeps as long as none of its
-//! fields is one `constructDeployment` sets, which `conflicts` checks on the operator's object.
+//! fields is one the operator applies. Which those are is read from what the apiserver records, not
+//! from the object's fields (a live object also has every default the apiserver filled in, which
+//! nobody applied): the Deployment's `managedFields` entry of manager `spin-operator`, operation
+//! `Apply` (`owned_fields`), the ownership server-side apply itself decides conflicts by. Chosen
+//! over an unforced server-side apply of the patch because it decides before anything is written,
+//! and is unit-tested on a real apiserver's object; what it cannot see (a struct the schema makes
+//! atomic) the reconcile check after the patch catches: the SpinApp touched, the operator's apply
+//! awaited, the Deployment read back (`not_kept`).
 
 use crate::kube::{get_optional, has_crd, kubectl, kubectl_json, objects};
 use crate::runtime_class::{self, is_ours, PROJECT_LABEL};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 const SPINAPP_CRD: &str = "spinapps.core.spinkube.dev";
 const EXECUTOR_CRD: &str = "spinappexecutors.core.spinkube.dev";
+/// The field manager the operator applies its Deployment as (`internal/controller/spinapp_controller.go`,
+/// `FieldManager`).
+const OPERATOR_MANAGER: &str = "spin-operator";
+/// The deployment annotation spinapp-harden sets on the SpinApp to see the operator's next apply.
+const RECONCILE_MARK: &str = "time-service/reconciled";
 /// The operator's name for the container's port 80 (`pkg/spinapp/spinapp.go`, `HTTPPortName`).
 const OPERATOR_PORT: &str = "http-app";
 
@@ -62,19 +74,23 @@ pub fn check_operator(crds: &Value) -> Result<()> {
 /// The Deployment of the app's name, if any, is the operator's: make deploy's would be taken over.
 pub fn check_not_deployed_plainly(deployment: Option<&Value>) -> Result<()> {
     if let Some(deployment) = deployment {
-        let operators = deployment["metadata"]["ownerReferences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|owner| owner["kind"] == "SpinApp");
         ensure!(
-            operators,
+            owned_by_spinapp(deployment),
             "deployment/{} is make deploy's, not spin-operator's: make undeploy first (the operator \
              makes a Deployment of the same name)",
             deployment["metadata"]["name"].as_str().unwrap_or_default()
         );
     }
     Ok(())
+}
+
+/// Whether a SpinApp owns `object`: spin-operator made it.
+fn owned_by_spinapp(object: &Value) -> bool {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|owner| owner["kind"] == "SpinApp")
 }
 
 /// What make deploy-spinapp does about the executor the SpinApp names.
@@ -151,10 +167,11 @@ pub fn hardening_patch(base: &Value, container: &str) -> Result<Value> {
     Ok(json!({ "spec": spec }))
 }
 
-/// The paths of the fields `value` sets, as server-side apply tracks ownership: object members one
-/// by one, `containers` items by their name (the key of that list), any other list whole.
-pub fn field_paths(value: &Value) -> BTreeSet<String> {
-    fn walk(value: &Value, path: &str, out: &mut BTreeSet<String>) {
+/// The leaves of `value` as server-side apply tracks ownership, each with whether it is an (empty)
+/// object: object members one by one, `containers` items by their name (the key of that list), any
+/// other list whole.
+pub fn field_paths(value: &Value) -> BTreeMap<String, bool> {
+    fn walk(value: &Value, path: &str, out: &mut BTreeMap<String, bool>) {
         match value {
             Value::Object(members) if !members.is_empty() => {
                 for (key, member) in members {
@@ -176,29 +193,135 @@ pub fn field_paths(value: &Value) -> BTreeSet<String> {
                 }
             }
             _ => {
-                out.insert(path.to_string());
+                out.insert(path.to_string(), value.is_object());
             }
         }
     }
-    let mut out = BTreeSet::new();
+    let mut out = BTreeMap::new();
     walk(value, "", &mut out);
     out
 }
 
-/// The fields of `patch` that `operators` (the object the operator applies) also sets, or sets a
-/// part of or the whole of: each would be taken back at its next reconcile.
-pub fn conflicts(patch: &Value, operators: &Value) -> Vec<String> {
-    let theirs = field_paths(operators);
+/// The fields a live object records as applied by `manager`: its `managedFields` entry of that
+/// manager with operation `Apply`, as paths in `field_paths`' form. In `fieldsV1` (structured-merge-
+/// diff's format) `f:NAME` is a member, `k:{...}` a list item by its key fields, `v:...` a set's value,
+/// `i:N` an index, `.` the item itself; an entry with nothing under it is a field the manager owns.
+pub fn owned_fields(live: &Value, manager: &str) -> Result<BTreeSet<String>> {
+    fn walk(fields: &serde_json::Map<String, Value>, path: &str, out: &mut BTreeSet<String>) {
+        for (key, under) in fields {
+            let here = match key.split_once(':') {
+                Some(("f", name)) => format!("{path}.{name}"),
+                Some(("k", item)) => {
+                    let keys: serde_json::Map<String, Value> =
+                        serde_json::from_str(item).unwrap_or_default();
+                    let keys: Vec<String> = keys
+                        .iter()
+                        .map(|(field, value)| match value {
+                            Value::String(text) => format!("{field}={text}"),
+                            other => format!("{field}={other}"),
+                        })
+                        .collect();
+                    format!("{path}[{}]", keys.join(","))
+                }
+                Some((_, value)) => format!("{path}[{value}]"),
+                None => path.to_string(), // "."
+            };
+            match under.as_object() {
+                Some(members) if !members.is_empty() => walk(members, &here, out),
+                _ => {
+                    out.insert(here);
+                }
+            }
+        }
+    }
+    let entry = live["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|entry| entry["manager"] == manager && entry["operation"] == "Apply")
+        .with_context(|| {
+            format!(
+                "deployment/{} records no server-side apply by {manager} (metadata.managedFields): \
+                 which of its fields the operator owns cannot be told",
+                live["metadata"]["name"].as_str().unwrap_or_default()
+            )
+        })?;
+    let mut out = BTreeSet::new();
+    walk(
+        entry["fieldsV1"]
+            .as_object()
+            .context("managedFields entry without fieldsV1")?,
+        "",
+        &mut out,
+    );
+    Ok(out)
+}
+
+/// The fields of `patch` that `owned` (the paths the operator applies) covers, as server-side apply
+/// decides a conflict: a path both set, or one of the operator's inside a list or value the patch
+/// sets whole. An empty object the operator applies (its `strategy: {}`) owns none of the members
+/// others set in it. Each conflict would be taken back at the operator's next reconcile.
+pub fn conflicts(patch: &Value, owned: &BTreeSet<String>) -> Vec<String> {
     field_paths(patch)
         .into_iter()
-        .filter(|ours| {
-            theirs.iter().any(|their| {
-                their == ours
-                    || their.starts_with(&format!("{ours}."))
-                    || ours.starts_with(&format!("{their}."))
+        .filter(|(ours, is_object)| {
+            owned.iter().any(|theirs| {
+                theirs == ours
+                    || (!is_object
+                        && (theirs.starts_with(&format!("{ours}."))
+                            || theirs.starts_with(&format!("{ours}["))))
             })
         })
+        .map(|(ours, _)| ours)
         .collect()
+}
+
+/// The fields of `patch` that `live` does not hold as the patch set them: objects member by member
+/// (the apiserver's defaults beside them are no difference), `containers` items by name, lists item
+/// by item. Empty once the patch has kept.
+pub fn not_kept(patch: &Value, live: &Value) -> Vec<String> {
+    fn holds(live: &Value, patch: &Value) -> bool {
+        match (live, patch) {
+            (Value::Object(live), Value::Object(patch)) => patch
+                .iter()
+                .all(|(key, value)| live.get(key).is_some_and(|found| holds(found, value))),
+            (Value::Array(live), Value::Array(patch)) => {
+                live.len() == patch.len() && live.iter().zip(patch).all(|(l, p)| holds(l, p))
+            }
+            _ => live == patch,
+        }
+    }
+    fn walk(patch: &Value, live: &Value, path: &str, out: &mut Vec<String>) {
+        let Some(members) = patch.as_object().filter(|members| !members.is_empty()) else {
+            if !holds(live, patch) {
+                out.push(path.to_string());
+            }
+            return;
+        };
+        for (key, member) in members {
+            let here = format!("{path}.{key}");
+            match member.as_array() {
+                Some(items) if key == "containers" => {
+                    for item in items {
+                        let name = item["name"].as_str().unwrap_or_default();
+                        let found = live[key]
+                            .as_array()
+                            .and_then(|found| found.iter().find(|c| c["name"] == name));
+                        walk(
+                            item,
+                            found.unwrap_or(&Value::Null),
+                            &format!("{here}[name={name}]"),
+                            out,
+                        );
+                    }
+                }
+                _ => walk(member, &live[key], &here, out),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(patch, live, "", &mut out);
+    out
 }
 
 /// `patch` merged into `target` as a strategic-merge patch merges these fields: objects member by
@@ -231,16 +354,17 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) {
 }
 
 /// The patch for `operators` (the operator's Deployment) from `base` (k8s/'s), refused when a field
-/// of it is one the operator sets, since its reconcile would undo it.
-fn patch_for(operators: &Value, base: &Value) -> Result<Value> {
+/// of it is one the operator owns (`owned`), since its reconcile would undo it.
+fn patch_for(operators: &Value, owned: &BTreeSet<String>, base: &Value) -> Result<Value> {
     let container = operators["spec"]["template"]["spec"]["containers"][0]["name"]
         .as_str()
         .context("the operator's Deployment has no container")?;
     let patch = hardening_patch(base, container)?;
-    let taken = conflicts(&patch, operators);
+    let taken = conflicts(&patch, owned);
     ensure!(
         taken.is_empty(),
-        "the operator sets {taken:?} itself: its reconcile would undo the patch"
+        "{OPERATOR_MANAGER} applies {taken:?} itself (its managedFields entry): its next reconcile \
+         would take them back from the patch"
     );
     Ok(patch)
 }
@@ -283,16 +407,10 @@ pub fn prepare(executor_file: &str, deployment: &str) -> Result<()> {
 
 /// `cluster-checks spinapp-harden BASE_DIR DEPLOYMENT`, run by make deploy-spinapp after it applied
 /// k8s/spinapp/: waits for the operator's Deployment, patches it with what BASE_DIR's Deployment
-/// sets and a SpinApp cannot, and waits for the rollout and the SpinApp to be available.
+/// sets and a SpinApp cannot, checks that the operator's next reconcile keeps the patch, and waits
+/// for the rollout and the SpinApp to be available.
 pub fn harden(base_dir: &str, deployment: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let operators = loop {
-        match get_optional("deployment", deployment)? {
-            Some(found) => break found,
-            None if Instant::now() < deadline => std::thread::sleep(Duration::from_secs(1)),
-            None => bail!("spin-operator made no deployment/{deployment} in 120 s: see kubectl describe spinapp {deployment}"),
-        }
-    };
+    let operators = wait_for(deployment, "spin-operator made no Deployment", |_| true)?;
     check_not_deployed_plainly(Some(&operators))?;
     let rendered = objects(&kubectl(&[
         "create",
@@ -306,7 +424,8 @@ pub fn harden(base_dir: &str, deployment: &str) -> Result<()> {
         .iter()
         .find(|object| object["kind"] == "Deployment")
         .with_context(|| format!("{base_dir} renders no Deployment"))?;
-    let patch = patch_for(&operators, base)?;
+    let owned = owned_fields(&operators, OPERATOR_MANAGER)?;
+    let patch = patch_for(&operators, &owned, base)?;
     let target = format!("deployment/{deployment}");
     print!(
         "{}",
@@ -318,6 +437,7 @@ pub fn harden(base_dir: &str, deployment: &str) -> Result<()> {
             &patch.to_string()
         ])?
     );
+    check_kept_after_reconcile(deployment, &patch)?;
     print!(
         "{}",
         kubectl(&["rollout", "status", &target, "--timeout=180s"])?
@@ -335,6 +455,127 @@ pub fn harden(base_dir: &str, deployment: &str) -> Result<()> {
     Ok(())
 }
 
+/// The Deployment `name` once `ready` holds for it, read every half second for up to 120 s.
+fn wait_for(name: &str, waiting: &str, ready: impl Fn(&Value) -> bool) -> Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match get_optional("deployment", name)? {
+            Some(found) if ready(&found) => return Ok(found),
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
+            _ => bail!("{waiting} in 120 s: see kubectl describe spinapp {name}"),
+        }
+    }
+}
+
+/// After the patch, one reconcile of the operator's for sure, then the Deployment read back: every
+/// field of the patch must still be there. A no-op apply leaves no trace on the Deployment, so the
+/// SpinApp is touched where the operator copies it onto the Deployment (a deployment annotation,
+/// `constructDeployment`: no new pods); once the Deployment shows it, the operator has applied
+/// since the patch.
+fn check_kept_after_reconcile(deployment: &str, patch: &Value) -> Result<()> {
+    let mark = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos()
+        .to_string();
+    let touch = json!({"spec": {"deploymentAnnotations": {RECONCILE_MARK: mark}}});
+    kubectl(&[
+        "patch",
+        &format!("spinapp/{deployment}"),
+        "--type=merge",
+        "-p",
+        &touch.to_string(),
+    ])?;
+    let live = wait_for(
+        deployment,
+        "spin-operator did not apply the touched SpinApp to its Deployment",
+        |found| found["metadata"]["annotations"][RECONCILE_MARK] == mark.as_str(),
+    )?;
+    let taken = not_kept(patch, &live);
+    ensure!(
+        taken.is_empty(),
+        "{OPERATOR_MANAGER}'s reconcile took back {taken:?} of the patch: this operator version sets \
+         them itself (docs/spinkube.md)"
+    );
+    println!(
+        "deployment/{deployment}: the patch kept through {OPERATOR_MANAGER}'s reconcile ({} fields)",
+        field_paths(patch).len()
+    );
+    Ok(())
+}
+
+/// kustomize's output (`kubectl kustomize`: YAML documents, `---` between them, `kind:` at the top
+/// level of each) split into the documents of custom resources of `kinds` and the others.
+pub fn split_kinds<'a>(rendered: &'a str, kinds: &[&str]) -> (Vec<&'a str>, Vec<&'a str>) {
+    rendered
+        .split("\n---\n")
+        .map(|document| document.trim_start_matches("---\n"))
+        .filter(|document| !document.trim().is_empty())
+        .partition(|document| {
+            document
+                .lines()
+                .filter_map(|line| line.strip_prefix("kind: "))
+                .any(|kind| kinds.contains(&kind.trim()))
+        })
+}
+
+/// `cluster-checks spinapp-undeploy DIR APP EXECUTOR`, run by make undeploy-spinapp: DIR's objects
+/// (the SpinApp APP first, so that the operator lets the executor go), then the executor EXECUTOR if
+/// it is this project's. When spin-operator's CRDs are gone kubectl cannot name a SpinApp, and would
+/// stop there leaving the rest: then the rest is deleted without it, and what the SpinApp owned and
+/// is still there is named.
+pub fn undeploy(dir: &str, app: &str, executor: &str) -> Result<()> {
+    let crds = kubectl_json(&["get", "crd", "-o", "json"])?;
+    if has_crd(&crds, SPINAPP_CRD) && has_crd(&crds, EXECUTOR_CRD) {
+        print!("{}", kubectl(&["delete", "-k", dir, "--ignore-not-found"])?);
+        let project = &runtime_class::ours()?["metadata"]["labels"][PROJECT_LABEL];
+        let selector = format!("{PROJECT_LABEL}={}", project.as_str().unwrap_or_default());
+        let name = format!("metadata.name={executor}");
+        print!(
+            "{}",
+            kubectl(&[
+                "delete",
+                "spinappexecutor",
+                "--selector",
+                &selector,
+                "--field-selector",
+                &name,
+                "--ignore-not-found"
+            ])?
+        );
+        return Ok(());
+    }
+    let rendered = kubectl(&["kustomize", dir])?;
+    let (custom, rest) = split_kinds(&rendered, &["SpinApp", "SpinAppExecutor"]);
+    let file = std::env::temp_dir().join("time-service-spinapp-undeploy.yaml");
+    std::fs::write(&file, rest.join("\n---\n"))?;
+    print!(
+        "{}",
+        kubectl(&[
+            "delete",
+            "-f",
+            &file.to_string_lossy(),
+            "--ignore-not-found"
+        ])?
+    );
+    println!(
+        "spin-operator's CRDs are not on this cluster: {} SpinApp of {dir} not deleted (it went with its \
+         CRD), nor executor {executor}",
+        custom.len()
+    );
+    let mut left = Vec::new();
+    for kind in ["deployment", "service"] {
+        if get_optional(kind, app)?.is_some_and(|found| owned_by_spinapp(&found)) {
+            left.push(format!("{kind}/{app}"));
+        }
+    }
+    ensure!(
+        left.is_empty(),
+        "left: {left:?}, spin-operator's for SpinApp {app}, which the garbage collector has not removed \
+         (the SpinApp is not gone yet: kubectl get crd spinapps.core.spinkube.dev): kubectl delete them"
+    );
+    Ok(())
+}
+
 /// `cluster-checks spinapp-render BASE OPERATORS`: the operator's Deployment (OPERATORS, JSON) as
 /// make deploy-spinapp leaves it, patched from BASE (k8s/'s Deployment, JSON), for check-manifests.
 pub fn render(base: &str, operators: &str) -> Result<()> {
@@ -344,7 +585,9 @@ pub fn render(base: &str, operators: &str) -> Result<()> {
         )?)
     };
     let mut deployment = read(operators)?;
-    let patch = patch_for(&deployment, &read(base)?)?;
+    // What the operator applies is what it owns: the fields of the object it sends.
+    let owned = field_paths(&deployment).into_keys().collect();
+    let patch = patch_for(&deployment, &owned, &read(base)?)?;
     strategic_merge(&mut deployment, &patch);
     println!("{deployment:#}");
     Ok(())
@@ -382,7 +625,7 @@ mod tests {
                 .starts_with("deployment/time-service is make deploy's"),
             "{error}"
         );
-        check_not_deployed_plainly(Some(&canned("deployment-spin-operator.json"))).unwrap();
+        check_not_deployed_plainly(Some(&live())).unwrap();
         check_not_deployed_plainly(None).unwrap();
     }
 
@@ -445,50 +688,124 @@ mod tests {
         assert!(error.to_string().contains("makes no Deployment"), "{error}");
     }
 
-    #[test]
-    fn the_patch_sets_nothing_the_operator_sets() {
-        let patch = hardening_patch(&canned("deployment-base.json"), "time-service").unwrap();
-        let operators = canned("deployment-spin-operator.json");
-        assert_eq!(conflicts(&patch, &operators), Vec::<String>::new());
-        // The pod's and the container's fields are ours; the container's others the operator's.
-        let ours = field_paths(&patch);
-        assert!(ours.contains(
-            ".spec.template.spec.containers[name=time-service].lifecycle.preStop.sleep.seconds"
-        ));
-        assert!(ours.contains(".spec.template.spec.securityContext.runAsNonRoot"));
-        let theirs = field_paths(&operators);
-        assert!(theirs.contains(
-            ".spec.template.spec.containers[name=time-service].readinessProbe.periodSeconds"
-        ));
-        assert!(theirs.contains(".spec.template.spec.runtimeClassName"));
+    /// The operator's Deployment as a real apiserver returned it (../shared/real-cluster/ of the
+    /// project's developers: spin-operator v0.6.1, Kubernetes v1.36.2): defaults, managedFields, status.
+    fn live() -> Value {
+        canned("deployment-spin-operator-live.json")
+    }
+
+    fn patch() -> Value {
+        hardening_patch(&canned("deployment-base.json"), "time-service").unwrap()
+    }
+
+    fn owned() -> BTreeSet<String> {
+        owned_fields(&live(), OPERATOR_MANAGER).unwrap()
     }
 
     #[test]
-    fn a_field_the_operator_sets_is_a_conflict() {
-        let operators = canned("deployment-spin-operator.json");
-        let probe = json!({"spec": {"template": {"spec": {"containers": [
-            {"name": "time-service", "readinessProbe": {"periodSeconds": 1}}]}}}});
+    fn what_the_operator_owns_is_its_apply_not_the_defaults() {
+        let owned = owned();
+        for path in [
+            ".spec.template.spec.containers[name=time-service].readinessProbe.periodSeconds",
+            ".spec.template.spec.containers[name=time-service].ports[containerPort=80,protocol=TCP].name",
+            ".spec.template.spec.containers[name=time-service].env[name=SPIN_HTTP_LISTEN_ADDR].value",
+            ".spec.template.spec.runtimeClassName",
+            ".spec.strategy",
+        ] {
+            assert!(owned.contains(path), "{path} not in {owned:#?}");
+        }
+        // Filled in by the apiserver, applied by nobody: the old check read these as the operator's.
+        let live = live();
+        assert_eq!(live["spec"]["revisionHistoryLimit"], 10);
         assert_eq!(
-            conflicts(&probe, &operators),
-            [".spec.template.spec.containers[name=time-service].readinessProbe.periodSeconds"]
+            live["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+            30
         );
-        // A whole object of which the operator sets a part.
-        let resources = json!({"spec": {"template": {"spec": {"containers": [{"name": "time-service", "resources": {}}]}}}});
-        assert_eq!(conflicts(&resources, &operators).len(), 1);
-        // Another container's field is no conflict.
+        assert!(!owned.contains(".spec.revisionHistoryLimit"));
+        assert!(!owned
+            .iter()
+            .any(|path| path.contains("terminationGracePeriodSeconds")));
+        let defaults: BTreeSet<String> = field_paths(&live).into_keys().collect();
+        assert!(conflicts(&patch(), &defaults).contains(&".spec.revisionHistoryLimit".to_string()));
+        // An object no apply wrote (the applied one, or one only updated) says nothing of ownership.
+        let error = owned_fields(
+            &canned("deployment-spin-operator-applied.json"),
+            OPERATOR_MANAGER,
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("records no server-side apply by spin-operator"),
+            "{error}"
+        );
+        assert!(owned_fields(&live, "kube-controller-manager").is_err());
+    }
+
+    #[test]
+    fn the_patch_sets_nothing_the_operator_owns() {
+        assert_eq!(conflicts(&patch(), &owned()), Vec::<String>::new());
+        patch_for(&live(), &owned(), &canned("deployment-base.json")).unwrap();
+        // The same on the object the operator applies (spinapp-render), whose fields are what it owns.
+        let applied = canned("deployment-spin-operator-applied.json");
+        let applied_fields: BTreeSet<String> = field_paths(&applied).into_keys().collect();
+        assert!(applied_fields.contains(".spec.strategy"));
+        assert_eq!(conflicts(&patch(), &applied_fields), Vec::<String>::new());
+        let ours = field_paths(&patch());
+        assert!(ours.contains_key(
+            ".spec.template.spec.containers[name=time-service].lifecycle.preStop.sleep.seconds"
+        ));
+        assert!(ours.contains_key(".spec.template.spec.securityContext.runAsNonRoot"));
+    }
+
+    #[test]
+    fn a_field_the_operator_owns_is_a_conflict() {
+        let owned = owned();
+        let container = |fields: Value| {
+            let mut container = json!({"name": "time-service"});
+            strategic_merge(&mut container, &fields);
+            json!({"spec": {"template": {"spec": {"containers": [container]}}}})
+        };
+        let limits = container(json!({"resources": {"limits": {"cpu": "1"}}}));
+        assert_eq!(
+            conflicts(&limits, &owned),
+            [".spec.template.spec.containers[name=time-service].resources.limits.cpu"]
+        );
+        let probe = container(json!({"readinessProbe": {"periodSeconds": 1}}));
+        assert_eq!(conflicts(&probe, &owned).len(), 1);
+        // A list set whole, of whose items the operator owns some.
+        let ports = container(json!({"ports": [{"name": "http", "containerPort": 80}]}));
+        assert_eq!(
+            conflicts(&ports, &owned),
+            [".spec.template.spec.containers[name=time-service].ports"]
+        );
+        // Another container's field, or a member of the operator's empty strategy, is no conflict.
         let sidecar = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "sidecar", "readinessProbe": {"periodSeconds": 1}}]}}}});
-        assert!(conflicts(&sidecar, &operators).is_empty());
+        assert!(conflicts(&sidecar, &owned).is_empty());
+        assert!(conflicts(&json!({"spec": {"strategy": {"type": "Recreate"}}}), &owned).is_empty());
+    }
+
+    #[test]
+    fn an_operator_that_applies_a_field_of_the_patch_is_refused() {
+        // As a later operator version might: its own preStop pause.
+        let mut live = live();
+        live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+            ["f:containers"]["k:{\"name\":\"time-service\"}"]["f:lifecycle"] =
+            json!({"f:preStop": {"f:sleep": {"f:seconds": {}}}});
+        let owned = owned_fields(&live, OPERATOR_MANAGER).unwrap();
+        let error = patch_for(&live, &owned, &canned("deployment-base.json")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "spin-operator applies [\".spec.template.spec.containers[name=time-service].lifecycle.preStop.sleep.seconds\"] \
+             itself (its managedFields entry): its next reconcile would take them back from the patch"
+        );
     }
 
     #[test]
     fn the_patched_deployment_has_the_hardening_and_keeps_the_operators_fields() {
-        let base = canned("deployment-base.json");
-        let mut deployment = canned("deployment-spin-operator.json");
-        strategic_merge(
-            &mut deployment,
-            &hardening_patch(&base, "time-service").unwrap(),
-        );
+        let mut deployment = live();
+        strategic_merge(&mut deployment, &patch());
         let pod = &deployment["spec"]["template"]["spec"];
         let container = &pod["containers"][0];
         assert_eq!(pod["containers"].as_array().unwrap().len(), 1);
@@ -514,6 +831,58 @@ mod tests {
         assert_eq!(container["readinessProbe"]["periodSeconds"], 5);
         assert_eq!(container["command"], json!(["/"]));
         assert_eq!(pod["runtimeClassName"], "wasmtime-spin-v2");
+    }
+
+    #[test]
+    fn the_patch_kept_is_seen_through_the_apiservers_defaults() {
+        let patch = patch();
+        let mut patched = live();
+        strategic_merge(&mut patched, &patch);
+        // What the apiserver adds to the startup probe and to the spread is no difference.
+        let container = &mut patched["spec"]["template"]["spec"]["containers"][0];
+        container["startupProbe"]["timeoutSeconds"] = json!(1);
+        container["startupProbe"]["httpGet"]["scheme"] = json!("HTTP");
+        patched["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["nodeTaintsPolicy"] =
+            json!("Ignore");
+        assert_eq!(not_kept(&patch, &patched), Vec::<String>::new());
+        // A reconcile that took fields back.
+        let mut taken = patched.clone();
+        taken["spec"]["template"]["spec"]["securityContext"] = json!({});
+        taken["spec"]["template"]["spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("lifecycle");
+        let lost = not_kept(&patch, &taken);
+        assert!(
+            lost.contains(&".spec.template.spec.securityContext.runAsNonRoot".to_string()),
+            "{lost:?}"
+        );
+        assert!(lost.contains(
+            &".spec.template.spec.containers[name=time-service].lifecycle.preStop.sleep.seconds"
+                .to_string()
+        ));
+        // The operator's Deployment as it was before the patch holds none of it but what matches.
+        let before = not_kept(&patch, &live());
+        assert!(
+            before.contains(&".spec.revisionHistoryLimit".to_string()),
+            "{before:?}"
+        );
+        assert!(before.contains(&".spec.strategy.rollingUpdate.maxUnavailable".to_string()));
+    }
+
+    #[test]
+    fn kustomize_output_splits_into_the_spinapp_and_the_rest() {
+        // Only a document's own kind counts, not a nested one.
+        let rendered = "apiVersion: v1\nkind: Service\nmetadata:\n  labels:\n    kind: SpinApp\n  \
+                        name: time-service-nodeport\n---\napiVersion: core.spinkube.dev/v1alpha1\n\
+                        kind: SpinApp\nmetadata:\n  name: time-service\n---\napiVersion: autoscaling/v2\n\
+                        kind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef:\n    kind: Deployment\n";
+        let (spinapps, rest) = split_kinds(rendered, &["SpinApp"]);
+        assert_eq!(spinapps.len(), 1);
+        assert!(spinapps[0].ends_with("  name: time-service"));
+        assert_eq!(rest.len(), 2);
+        assert!(rest[0].starts_with("apiVersion: v1\nkind: Service"));
+        assert!(rest[1].contains("kind: HorizontalPodAutoscaler"));
     }
 
     #[test]
