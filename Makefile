@@ -138,8 +138,8 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: help tools cargo-tools toolchain tool-wasmtime tool-wkg tool-oha tool-fuzz tool-nightly tool-registry tool-go tool-skopeo \
 	tool-python tool-kubectl tool-spin cluster-tools build build-wasip3 go-service wasm-artifact spin-image container-image \
 	run test test-lint test-unit test-e2e test-wasm-form test-push test-cluster-checks test-cluster test-cluster-commands test-manifests test-docs test-fetch test-fresh test-workflows test-fuzz-build load-local bench bench-quick \
-	repro vectors fuzz push push-container cluster cluster-spinkube cluster-delete deploy deploy-container deploy-spinapp deploy-scale-to-zero overlay overlay-scale-to-zero smoke port-forward \
-	expose-lb logs scale scale-out autoscale load rollout drain-check compare undeploy undeploy-container undeploy-spinapp undeploy-scale-to-zero cold-start cluster-keda clean
+	repro vectors fuzz push push-container cluster cluster-spinkube cluster-delete deploy deploy-container deploy-spinapp deploy-scale-to-zero overlay smoke port-forward \
+	expose-lb logs scale scale-out autoscale load rollout drain-check registry-outage compare undeploy undeploy-container undeploy-spinapp undeploy-scale-to-zero cold-start cluster-keda clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-24s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -356,8 +356,9 @@ cluster-keda: cluster-tools ## Install KEDA v2.20.2 and its HTTP Add-on v0.15.0 
 cluster-delete: ## Delete the cluster and its registry
 	scripts/cluster delete
 
-deploy: push overlay tool-kubectl ## Push to the cluster's registry, use the cluster's RuntimeClass (or apply ours), apply k8s/ with that image, wait
+deploy: push tool-kubectl tool-skopeo ## Push to the cluster's registry, use the cluster's RuntimeClass (or apply ours), apply k8s/ with the pushed image's digest, wait
 	$(CLUSTER_CHECKS) runtime-class
+	$(call deploy-overlay,component,$(REF))
 	kubectl apply -k .deploy/component
 	kubectl rollout status deployment/time-service --timeout=180s
 
@@ -366,8 +367,9 @@ deploy: push overlay tool-kubectl ## Push to the cluster's registry, use the clu
 # operator's Deployment what a SpinApp has no field for (docs/spinkube.md).
 SPINAPP_EXECUTOR_FILE := k8s/spinapp-executor/spinappexecutor.yaml
 SPINAPP_EXECUTOR := $(shell sed -n 's/^  name: //p' $(SPINAPP_EXECUTOR_FILE))
-deploy-spinapp: push overlay tool-kubectl ## Deploy as a SpinApp through spin-operator (SpinKube), with make deploy's NodePort, probes, pause and hardening
+deploy-spinapp: push tool-kubectl tool-skopeo ## Deploy as a SpinApp through spin-operator (SpinKube), with make deploy's NodePort, probes, pause and hardening
 	$(CLUSTER_CHECKS) spinapp-prepare $(SPINAPP_EXECUTOR_FILE) time-service
+	$(call deploy-overlay,spinapp,$(REF))
 	kubectl apply -k .deploy/spinapp
 	$(CLUSTER_CHECKS) spinapp-harden k8s time-service
 
@@ -384,12 +386,8 @@ STZ_PUSH_component := push
 STZ_PUSH_container := push-container
 STZ_REF_component := $(REF)
 STZ_REF_container := $(CONTAINER_REF)
-STZ_IMAGE_component := $(REGISTRY)/$(IMAGE)
-STZ_IMAGE_container := $(REGISTRY)/$(IMAGE)-container
 STZ_DIR_component := scale-to-zero
 STZ_DIR_container := scale-to-zero-container
-STZ_BASE_IMAGE_component := $(BASE_IMAGE)
-STZ_BASE_IMAGE_container := $(BASE_IMAGE)-container
 STZ_DEPLOYMENT_component := time-service
 STZ_DEPLOYMENT_container := time-service-container
 STZ_DIR := $(STZ_DIR_$(SCALE_TO_ZERO))
@@ -398,15 +396,9 @@ deploy-scale-to-zero: $(STZ_PUSH_$(SCALE_TO_ZERO)) tool-kubectl tool-skopeo ## S
 	$(CLUSTER_CHECKS) scale-to-zero-prepare
 	# KEDA's webhook refuses a ScaledObject whose target already has an HPA: make deploy's goes.
 	kubectl delete hpa $(STZ_DEPLOYMENT) --ignore-not-found
-	digest=$$(scripts/push --digest $(STZ_REF_$(SCALE_TO_ZERO))) && \
-		$(MAKE) --no-print-directory overlay-scale-to-zero STZ_DIGEST=$$digest
+	$(call deploy-overlay,$(STZ_DIR),$(STZ_REF_$(SCALE_TO_ZERO)))
 	kubectl apply -k .deploy/$(STZ_DIR)
 	$(CLUSTER_CHECKS) scale-to-zero-wait $(STZ_DEPLOYMENT)
-
-# .deploy/scale-to-zero[-container]: the image by the digest the registry holds (STZ_DIGEST), which the
-# node then pulls only once (test-manifests renders it too).
-overlay-scale-to-zero:
-	@$(call overlay,.deploy/$(STZ_DIR),../../k8s/$(STZ_DIR),$(STZ_BASE_IMAGE_$(SCALE_TO_ZERO)),$(STZ_IMAGE_$(SCALE_TO_ZERO)),,$(STZ_DIGEST))
 
 # The interceptor's NodePort goes with the last app scaled so.
 undeploy-scale-to-zero: tool-kubectl ## Delete what deploy-scale-to-zero created (SCALE_TO_ZERO=container: the container's)
@@ -417,19 +409,29 @@ undeploy-scale-to-zero: tool-kubectl ## Delete what deploy-scale-to-zero created
 cold-start: tool-kubectl ## With both scaled to zero: the first request after zero pods, timed through the interceptor, component and container side by side
 	$(CLUSTER_CHECKS) cold-start
 
-deploy-container: push-container overlay tool-kubectl ## Push the Go service and apply k8s/container/ with it: the container beside the component, NodePort 30081
+deploy-container: push-container tool-kubectl tool-skopeo ## Push the Go service and apply k8s/container/ with its digest: the container beside the component, NodePort 30081
+	$(call deploy-overlay,container,$(CONTAINER_REF))
 	kubectl apply -k .deploy/container
 	kubectl rollout status deployment/time-service-container --timeout=180s
 
-# .deploy/component, .deploy/container and .deploy/spinapp: k8s/, k8s/container/ and k8s/spinapp/ with
-# the image swapped for the one pushed (test-manifests renders them too).
-# $(call overlay,DIR,BASE,BASE_IMAGE,IMAGE,TAG) and, by digest, $(call overlay,DIR,BASE,BASE_IMAGE,IMAGE,,DIGEST)
-overlay = mkdir -p $(1) && printf 'resources: [%s]\nimages:\n- name: %s\n  newName: %s\n  %s\n' \
-	$(2) $(3) $(4) '$(if $(6),digest: $(6),newTag: "$(5)")' > $(1)/kustomization.yaml
+# What each deploy target applies: .deploy/NAME, the kustomization k8s/ has for it with the image by
+# the digest the registry serves for what make push (or push-container) just pushed, pulled only when
+# the node lacks it. So the registry is off the path of every pod start (a scale-out, a restart, a
+# rollback), and a new push is a new digest, which the same make deploy rolls out (docs/image-forms.md).
+# OVERLAY_NAME: the kustomization, the image name there, the pushed image's name.
+OVERLAY_component := ../../k8s $(BASE_IMAGE) $(REGISTRY)/$(IMAGE)
+OVERLAY_container := ../../k8s/container $(BASE_IMAGE)-container $(REGISTRY)/$(IMAGE)-container
+OVERLAY_spinapp := ../../k8s/spinapp $(BASE_IMAGE) $(REGISTRY)/$(IMAGE)
+OVERLAY_scale-to-zero := ../../k8s/scale-to-zero $(BASE_IMAGE) $(REGISTRY)/$(IMAGE)
+OVERLAY_scale-to-zero-container := ../../k8s/scale-to-zero-container $(BASE_IMAGE)-container $(REGISTRY)/$(IMAGE)-container
+# $(call deploy-overlay,NAME,REF): .deploy/NAME with the digest the registry holds at REF; stops when it
+# cannot be read, rather than render an overlay without it.
+deploy-overlay = digest=$$(scripts/push --digest $(2)) && $(MAKE) --no-print-directory overlay OVERLAY=$(1) DIGEST=$$digest
+# make overlay OVERLAY=NAME DIGEST=sha256:...: .deploy/NAME (test-manifests renders each too).
 overlay:
-	@$(call overlay,.deploy/component,../../k8s,$(BASE_IMAGE),$(REGISTRY)/$(IMAGE),$(TAG))
-	@$(call overlay,.deploy/container,../../k8s/container,$(BASE_IMAGE)-container,$(REGISTRY)/$(IMAGE)-container,$(VERSION))
-	@$(call overlay,.deploy/spinapp,../../k8s/spinapp,$(BASE_IMAGE),$(REGISTRY)/$(IMAGE),$(TAG))
+	@test -n "$(OVERLAY_$(OVERLAY))" -a -n "$(DIGEST)" || { echo "make overlay OVERLAY=NAME DIGEST=sha256:..., NAME one of $(patsubst OVERLAY_%,%,$(filter OVERLAY_%,$(.VARIABLES)))" >&2; exit 1; }
+	@mkdir -p .deploy/$(OVERLAY) && printf 'resources: [%s]\nimages:\n- name: %s\n  newName: %s\n  digest: %s\n' \
+		$(OVERLAY_$(OVERLAY)) $(DIGEST) > .deploy/$(OVERLAY)/kustomization.yaml
 
 smoke: ## curl /time and /nanotime on the NodePort and check the JSON
 	scripts/smoke http://localhost:$(NODE_PORT)
@@ -465,7 +467,10 @@ rollout: tool-oha tool-kubectl ## At 3 replicas, oha through each NodePort while
 drain-check: tool-oha tool-kubectl ## At 3 replicas, oha through the NodePort while a wasm node is drained; fail on a failed request or a misplaced pod
 	$(CLUSTER_CHECKS) drain-check
 
-compare: overlay tool-oha tool-kubectl ## With both deployed: registry bytes, scale-out, memory per pod, NodePort throughput side by side
+registry-outage: tool-kubectl ## With both deployed: stop the cluster's registry, scale each 1 -> 10, delete a pod of each; fail unless all start from the node's image
+	$(CLUSTER_CHECKS) registry-outage
+
+compare: tool-oha tool-kubectl ## With both deployed: registry bytes, scale-out, memory per pod, NodePort throughput side by side
 	$(CLUSTER_CHECKS) compare
 
 # $(call delete-ours,KIND,NAME): delete the object only if it carries this project's label, so that one

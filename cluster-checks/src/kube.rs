@@ -120,6 +120,44 @@ pub struct Pod {
     pub restarts: u64,
     /// The node it was scheduled on; empty while Pending.
     pub node: String,
+    /// Its Ready condition is True.
+    pub ready: bool,
+    /// Why a container of it waits, as the kubelet puts it (ErrImagePull, ImagePullBackOff, ...).
+    pub waiting: Option<String>,
+}
+
+/// The pods of `kubectl get pods -o json`.
+pub fn pods_of(list: &Value) -> Result<Vec<Pod>> {
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+    Ok(list["items"]
+        .as_array()
+        .context("pod list")?
+        .iter()
+        .map(|pod| {
+            let statuses = pod["status"]["containerStatuses"].as_array();
+            Pod {
+                name: text(&pod["metadata"]["name"]),
+                leaving: !pod["metadata"]["deletionTimestamp"].is_null(),
+                node: text(&pod["spec"]["nodeName"]),
+                restarts: statuses.map_or(0, |statuses| {
+                    statuses
+                        .iter()
+                        .filter_map(|s| s["restartCount"].as_u64())
+                        .sum()
+                }),
+                ready: pod["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True"),
+                waiting: statuses
+                    .into_iter()
+                    .flatten()
+                    .find_map(|s| s["state"]["waiting"]["reason"].as_str())
+                    .map(str::to_string),
+            }
+        })
+        .collect())
 }
 
 impl App {
@@ -163,31 +201,14 @@ impl App {
     }
 
     pub fn pods(&self) -> Result<Vec<Pod>> {
-        let pods = kubectl_json(&["get", "pods", "-l", &self.selector(), "-o", "json"])?;
-        Ok(pods["items"]
-            .as_array()
-            .context("pod list")?
-            .iter()
-            .map(|pod| Pod {
-                name: pod["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                leaving: !pod["metadata"]["deletionTimestamp"].is_null(),
-                node: pod["spec"]["nodeName"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                restarts: pod["status"]["containerStatuses"]
-                    .as_array()
-                    .map_or(0, |statuses| {
-                        statuses
-                            .iter()
-                            .filter_map(|s| s["restartCount"].as_u64())
-                            .sum()
-                    }),
-            })
-            .collect())
+        pods_of(&kubectl_json(&[
+            "get",
+            "pods",
+            "-l",
+            &self.selector(),
+            "-o",
+            "json",
+        ])?)
     }
 
     /// The pods that are not stopping.

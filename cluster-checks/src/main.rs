@@ -15,6 +15,7 @@
 //! | `scale-to-zero-wait` | `make deploy-scale-to-zero` | until the app has no pod |
 //! | `interceptor-nodeport` | `make test-manifests` | the interceptor's NodePort for a given interceptor Service |
 //! | `cold-start` | `make cold-start` | the first request after zero pods, component and container |
+//! | `registry-outage` | `make registry-outage` | 1 -> 10 and a pod replaced with the registry stopped: every pod starts from the node's image |
 //! | `compare` | `make compare` | the component and the container side by side |
 //! | `self-test` | `make test-cluster-checks` | the load check on loopback, where the outcome is known |
 //!
@@ -24,6 +25,7 @@ mod compare;
 mod drain;
 mod kube;
 mod load;
+mod registry_outage;
 mod rollout;
 mod runtime_class;
 mod scale_out;
@@ -52,11 +54,12 @@ fn main() -> Result<()> {
         ["rollout"] => rollout::rollout(),
         ["drain-check"] => drain::drain_check(),
         ["compare"] => compare::compare(),
+        ["registry-outage"] => registry_outage::registry_outage(),
         ["self-test"] => self_test::self_test(),
         _ => bail!(
             "cluster-checks runtime-class | spinapp-prepare EXECUTOR_FILE DEPLOYMENT | spinapp-harden BASE_DIR \
              DEPLOYMENT | spinapp-render BASE OPERATORS | spinapp-undeploy DIR APP EXECUTOR | scale-out | scale-to-zero-prepare | \
-             scale-to-zero-wait DEPLOYMENT | interceptor-nodeport SERVICE_JSON | cold-start | rollout | drain-check | compare | \
+             scale-to-zero-wait DEPLOYMENT | interceptor-nodeport SERVICE_JSON | cold-start | rollout | drain-check | compare | registry-outage | \
              self-test, \
              not {args:?}"
         ),
