@@ -376,7 +376,7 @@ deploy-spinapp: push tool-kubectl tool-skopeo ## Deploy as a SpinApp through spi
 # The SpinApp first: spin-operator refuses to let an executor go while a SpinApp names it.
 undeploy-spinapp: tool-kubectl ## Delete what deploy-spinapp created: the SpinApp and its objects, then the executor and RuntimeClass if ours
 	$(CLUSTER_CHECKS) spinapp-undeploy k8s/spinapp time-service $(SPINAPP_EXECUTOR)
-	$(call delete-ours,runtimeclass,$(RUNTIME_CLASS))
+	$(CLUSTER_CHECKS) runtime-class-release
 
 # Scale to zero: KEDA's HTTP Add-on scales the app between 0 and 3 on the requests its interceptor
 # proxies (docs/scale-to-zero.md). SCALE_TO_ZERO names the app: component (the default) or container.
@@ -393,7 +393,7 @@ STZ_DEPLOYMENT_container := time-service-container
 STZ_DIR := $(STZ_DIR_$(SCALE_TO_ZERO))
 STZ_DEPLOYMENT := $(STZ_DEPLOYMENT_$(SCALE_TO_ZERO))
 deploy-scale-to-zero: $(STZ_PUSH_$(SCALE_TO_ZERO)) tool-kubectl tool-skopeo ## Scale to zero with KEDA's HTTP Add-on (SCALE_TO_ZERO=container: the Go service), reached through the interceptor on NodePort 30082
-	$(CLUSTER_CHECKS) scale-to-zero-prepare
+	$(CLUSTER_CHECKS) scale-to-zero-prepare $(STZ_DEPLOYMENT)
 	# KEDA's webhook refuses a ScaledObject whose target already has an HPA: make deploy's goes.
 	kubectl delete hpa $(STZ_DEPLOYMENT) --ignore-not-found
 	$(call deploy-overlay,$(STZ_DIR),$(STZ_REF_$(SCALE_TO_ZERO)))
@@ -401,8 +401,9 @@ deploy-scale-to-zero: $(STZ_PUSH_$(SCALE_TO_ZERO)) tool-kubectl tool-skopeo ## S
 	$(CLUSTER_CHECKS) scale-to-zero-wait $(STZ_DEPLOYMENT)
 
 # The interceptor's NodePort goes with the last app scaled so.
-undeploy-scale-to-zero: tool-kubectl ## Delete what deploy-scale-to-zero created (SCALE_TO_ZERO=container: the container's)
+undeploy-scale-to-zero: tool-kubectl ## Delete what deploy-scale-to-zero created (SCALE_TO_ZERO=container: the container's), the RuntimeClass if ours and unused
 	kubectl delete -k k8s/$(STZ_DIR) --ignore-not-found
+	$(CLUSTER_CHECKS) runtime-class-release
 	kubectl get httpscaledobject --selector $(RUNTIME_CLASS_LABEL) -o name | grep -q . || \
 		kubectl delete service time-service-interceptor --namespace keda --ignore-not-found
 
@@ -473,14 +474,10 @@ registry-outage: tool-kubectl ## With both deployed: stop the cluster's registry
 compare: tool-oha tool-kubectl ## With both deployed: registry bytes, scale-out, memory per pod, NodePort throughput side by side
 	$(CLUSTER_CHECKS) compare
 
-# $(call delete-ours,KIND,NAME): delete the object only if it carries this project's label, so that one
-# the cluster had before make deploy (or deploy-spinapp) stays.
-delete-ours = kubectl delete $(1) --selector $(RUNTIME_CLASS_LABEL) --field-selector metadata.name=$(2) --ignore-not-found
-
-undeploy: undeploy-container ## Delete everything deploy, deploy-container and expose-lb created, the RuntimeClass if it is this project's
+undeploy: undeploy-container ## Delete everything deploy, deploy-container and expose-lb created, the RuntimeClass if ours and unused
 	kubectl delete -k k8s/loadbalancer --ignore-not-found
 	kubectl delete -k k8s --ignore-not-found
-	$(call delete-ours,runtimeclass,$(RUNTIME_CLASS))
+	$(CLUSTER_CHECKS) runtime-class-release
 
 undeploy-container: tool-kubectl ## Delete what deploy-container created
 	kubectl delete -k k8s/container --ignore-not-found

@@ -11,7 +11,8 @@
 //! | `scale-out` | `make scale-out` | 1 -> 10 replicas: fails on a restart or a pod placed off the RuntimeClass's nodes |
 //! | `rollout` | `make rollout` | load through the NodePorts during a rollout restart and an eviction |
 //! | `drain-check` | `make drain-check` | load through the NodePort while a wasm node is drained |
-//! | `scale-to-zero-prepare` | `make deploy-scale-to-zero` | KEDA and its HTTP Add-on are there; a NodePort for the interceptor |
+//! | `scale-to-zero-prepare` | `make deploy-scale-to-zero` | KEDA and its HTTP Add-on are there; the component's RuntimeClass settled; a NodePort for the interceptor |
+//! | `runtime-class-release` | every `make undeploy*` | deletes the RuntimeClass if it is ours and no Deployment uses it |
 //! | `scale-to-zero-wait` | `make deploy-scale-to-zero` | until the app has no pod |
 //! | `interceptor-nodeport` | `make test-manifests` | the interceptor's NodePort for a given interceptor Service |
 //! | `cold-start` | `make cold-start` | the first request after zero pods, component and container |
@@ -47,7 +48,8 @@ fn main() -> Result<()> {
         ["spinapp-render", base, operators] => spinapp::render(base, operators),
         ["spinapp-undeploy", dir, app, executor] => spinapp::undeploy(dir, app, executor),
         ["scale-out"] => scale_out::scale_out(),
-        ["scale-to-zero-prepare"] => scale_to_zero::prepare(),
+        ["scale-to-zero-prepare", deployment] => scale_to_zero::prepare(deployment),
+        ["runtime-class-release"] => runtime_class::runtime_class_release(),
         ["scale-to-zero-wait", deployment] => scale_to_zero::wait(deployment),
         ["interceptor-nodeport", interceptor] => scale_to_zero::render_node_port(interceptor),
         ["cold-start"] => scale_to_zero::cold_start(),
@@ -58,7 +60,7 @@ fn main() -> Result<()> {
         ["self-test"] => self_test::self_test(),
         _ => bail!(
             "cluster-checks runtime-class | spinapp-prepare EXECUTOR_FILE DEPLOYMENT | spinapp-harden BASE_DIR \
-             DEPLOYMENT | spinapp-render BASE OPERATORS | spinapp-undeploy DIR APP EXECUTOR | scale-out | scale-to-zero-prepare | \
+             DEPLOYMENT | spinapp-render BASE OPERATORS | spinapp-undeploy DIR APP EXECUTOR | scale-out | scale-to-zero-prepare DEPLOYMENT | runtime-class-release | \
              scale-to-zero-wait DEPLOYMENT | interceptor-nodeport SERVICE_JSON | cold-start | rollout | drain-check | compare | registry-outage | \
              self-test, \
              not {args:?}"

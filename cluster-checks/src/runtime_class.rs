@@ -7,7 +7,7 @@
 //! when it carries runtimeclass.yaml's `app.kubernetes.io/part-of` label; `make undeploy` deletes
 //! only such a one.
 
-use crate::kube::{apply_json, env, get_optional, kubectl_json, App};
+use crate::kube::{apply_json, env, get_optional, kubectl, kubectl_json, App};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -184,6 +184,70 @@ pub fn settle(ours: Value) -> Result<()> {
     Ok(())
 }
 
+/// What make undeploy, undeploy-spinapp and undeploy-scale-to-zero do about the RuntimeClass.
+#[derive(Debug, PartialEq)]
+pub enum Release {
+    Delete(String),
+    Keep(String),
+}
+
+/// `existing`: the cluster's RuntimeClass of `ours`'s name, if any; `deployments`: `kubectl get
+/// deployments -A -o json`. Ours goes only when no Deployment (but one being deleted) still names it:
+/// another deploy path of this project may use it still.
+pub fn release(existing: Option<&Value>, ours: &Value, deployments: &Value) -> Release {
+    let name = ours["metadata"]["name"].as_str().unwrap_or_default();
+    let Some(existing) = existing else {
+        return Release::Keep(format!("RuntimeClass {name}: none on the cluster"));
+    };
+    if !is_ours(existing, ours) {
+        return Release::Keep(format!(
+            "RuntimeClass {name}: the cluster's own (no {PROJECT_LABEL} of this project), left as it is"
+        ));
+    }
+    let users: Vec<String> = deployments["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["metadata"]["deletionTimestamp"].is_null())
+        .filter(|d| d["spec"]["template"]["spec"]["runtimeClassName"] == name)
+        .map(|d| {
+            let meta = &d["metadata"];
+            format!(
+                "{}/{}",
+                meta["namespace"].as_str().unwrap_or_default(),
+                meta["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    if users.is_empty() {
+        Release::Delete(format!(
+            "RuntimeClass {name}: this project's, no Deployment uses it: deleting it"
+        ))
+    } else {
+        Release::Keep(format!(
+            "RuntimeClass {name}: this project's, still used by deployment {}: left",
+            users.join(", ")
+        ))
+    }
+}
+
+/// `cluster-checks runtime-class-release`, the last step of every undeploy target.
+pub fn runtime_class_release() -> Result<()> {
+    let ours = ours()?;
+    let name = ours["metadata"]["name"]
+        .as_str()
+        .context("the RuntimeClass has no name")?;
+    let deployments = kubectl_json(&["get", "deployments", "--all-namespaces", "-o", "json"])?;
+    match release(find(name)?.as_ref(), &ours, &deployments) {
+        Release::Keep(line) => println!("{line}"),
+        Release::Delete(line) => {
+            println!("{line}");
+            print!("{}", kubectl(&["delete", "runtimeclass", name])?);
+        }
+    }
+    Ok(())
+}
+
 /// The nodes `app`'s pods may run on: those its RuntimeClass selects (every node without one),
 /// with the selector and the cluster's node count.
 pub struct Placement {
@@ -217,9 +281,46 @@ impl Placement {
 mod tests {
     use super::*;
     use crate::kube::canned;
+    use serde_json::json;
 
     fn ours() -> Value {
         canned("runtimeclass-file.json")
+    }
+
+    #[test]
+    fn ours_is_released_only_when_no_deployment_uses_it() {
+        let mine = canned("runtimeclass-ours.json");
+        let component = canned("deployment-base.json");
+        let list = |items: Vec<Value>| json!({"apiVersion": "v1", "kind": "List", "items": items});
+        let mut elsewhere = component.clone();
+        elsewhere["metadata"]["namespace"] = json!("default");
+        match release(Some(&mine), &ours(), &list(vec![elsewhere.clone()])) {
+            Release::Keep(line) => assert!(
+                line.contains("still used by deployment default/time-service"),
+                "{line}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let mut leaving = elsewhere.clone();
+        leaving["metadata"]["deletionTimestamp"] = json!("2026-12-07T06:50:00Z");
+        let mut container = elsewhere.clone();
+        container["spec"]["template"]["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("runtimeClassName");
+        assert!(matches!(
+            release(Some(&mine), &ours(), &list(vec![leaving, container])),
+            Release::Delete(_)
+        ));
+        let theirs = canned("runtimeclass-rcm.json");
+        assert!(matches!(
+            release(Some(&theirs), &ours(), &list(vec![])),
+            Release::Keep(_)
+        ));
+        assert!(matches!(
+            release(None, &ours(), &list(vec![])),
+            Release::Keep(_)
+        ));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Scale to zero with KEDA and its HTTP Add-on (v2.20.2 and v0.15.0).
 //!
 //! `scale-to-zero-prepare` (make deploy-scale-to-zero, before it applies anything): KEDA's and the
-//! add-on's CRDs must be on the cluster; then the add-on's interceptor proxy gets a NodePort of this
+//! add-on's CRDs must be on the cluster; the component's RuntimeClass is settled as make deploy
+//! settles it (`runtime_class::settle`: on a cluster where make deploy never ran, the pods would be
+//! refused without it); then the add-on's interceptor proxy gets a NodePort of this
 //! project's, selecting what the interceptor's own Service selects (the Helm chart and the release
 //! YAML label the interceptor's pods differently), since a request counts, and wakes the app, only
 //! when it passes through the interceptor.
@@ -13,6 +15,7 @@
 //! never reached zero.
 
 use crate::kube::{apply_json, env, env_number, get_optional, has_crd, kubectl, kubectl_json, App};
+use crate::runtime_class;
 use crate::support::{exchange, median, Response};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
@@ -88,8 +91,8 @@ pub fn interceptor_node_port(interceptor: &Value, node_port: u16) -> Result<Valu
     }))
 }
 
-/// `cluster-checks scale-to-zero-prepare`, run by make deploy-scale-to-zero first.
-pub fn prepare() -> Result<()> {
+/// `cluster-checks scale-to-zero-prepare DEPLOYMENT`, run by make deploy-scale-to-zero first.
+pub fn prepare(deployment: &str) -> Result<()> {
     check_keda(&kubectl_json(&["get", "crd", "-o", "json"])?)?;
     let interceptor = kubectl_json(&[
         "get",
@@ -105,6 +108,12 @@ pub fn prepare() -> Result<()> {
     })?;
     let service =
         interceptor_node_port(&interceptor, env_number("SCALE_TO_ZERO_NODE_PORT", 30082)?)?;
+    // The component's pods need the RuntimeClass, settled as make deploy settles it (the container's
+    // run on the default runtime).
+    let [component, _] = App::both()?;
+    if deployment == component.deployment {
+        runtime_class::settle(runtime_class::ours()?)?;
+    }
     print!("{}", apply_json(&service)?);
     Ok(())
 }

@@ -527,6 +527,16 @@ pub fn undeploy(dir: &str, app: &str, executor: &str) -> Result<()> {
     let crds = kubectl_json(&["get", "crd", "-o", "json"])?;
     if has_crd(&crds, SPINAPP_CRD) && has_crd(&crds, EXECUTOR_CRD) {
         print!("{}", kubectl(&["delete", "-k", dir, "--ignore-not-found"])?);
+        // The garbage collector takes the operator's Deployment after its SpinApp; until it has,
+        // the RuntimeClass counts as used (make undeploy-spinapp's runtime-class-release).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get_optional("deployment", app)?.is_some_and(|found| owned_by_spinapp(&found)) {
+            ensure!(
+                Instant::now() < deadline,
+                "deployment/{app} is still there 60 s after its SpinApp was deleted"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
         let project = &runtime_class::ours()?["metadata"]["labels"][PROJECT_LABEL];
         let selector = format!("{PROJECT_LABEL}={}", project.as_str().unwrap_or_default());
         let name = format!("metadata.name={executor}");
