@@ -39,13 +39,17 @@ MANIFESTS_spin_operator_FILES := \
 	config/samples/spin-runtime-class.yaml=51abe9088f50b622cd0f88274a3c694bd1a9758e9a3a3fed57c296f9114b5840 \
 	config/samples/spin-shim-executor.yaml=2d0a0aa0aa1246435ee7c5869aad54058814fa9f690898e9ef629dc3b1cf6b2d
 # KEDA and its HTTP Add-on, for make cluster-keda and deploy-scale-to-zero: their release manifests,
-# by version. The add-on's HTTPScaledObject CRD, which test-manifests validates against, is read at
-# the commit v0.15.0 tags, checked by its sha256 (scripts/fetch-tools keda-http-add-on).
+# by version. The CRDs test-manifests validates against, the add-on's InterceptorRoute and KEDA's
+# ScaledObject, are read at the commits v0.15.0 and v2.20.2 tag, each checked by its sha256
+# (scripts/fetch-tools keda-http-add-on, keda).
 KEDA_VERSION := v2.20.2
 KEDA_HTTP_ADD_ON_VERSION := v0.15.0
 MANIFESTS_keda_http_add_on_BASE := https://raw.githubusercontent.com/kedacore/http-add-on/4ea8a863bd7c16464dc5afbe9ebc8a26e563fac0
 MANIFESTS_keda_http_add_on_FILES := \
-	config/crd/bases/http.keda.sh_httpscaledobjects.yaml=7535e22d3f7793092bc5a9a1ee5ed021fa24998e2cd50f28c54694e5e1d1e6d8
+	config/crd/bases/http.keda.sh_interceptorroutes.yaml=a706e998936b0ba41ff890673be57578f6280b0b3308e9b86b67b745d7b3480b
+MANIFESTS_keda_BASE := https://raw.githubusercontent.com/kedacore/keda/68a5b5028f35b22d50597c69819ab32c4e92f21a
+MANIFESTS_keda_FILES := \
+	config/crd/bases/keda.sh_scaledobjects.yaml=af35555862a83933b074af14ad439c4b4ceabaf4daa3e9338e9b23e36d308d80
 # The cert-manager release SpinKube's quickstart installs first (the operator's webhooks need it).
 CERT_MANAGER_VERSION := v1.14.3
 HELM_VERSION := v3.19.0
@@ -126,7 +130,7 @@ export SPIN_VERSION K3D_VERSION K3D_SHA256_amd64 K3D_SHA256_arm64 KIND_VERSION K
 	NODE_PORT CONTAINER_NODE_PORT LB_PORT KIND_NODE_IMAGE METRICS_SERVER_VERSION CLOUD_PROVIDER_KIND_IMAGE \
 	IMAGE_FORM REF CONTAINER_REF NODES RUNTIME_CLASS_FILE WASM_NODE_SELECTOR \
 	HELM_VERSION SPIN_OPERATOR_VERSION CERT_MANAGER_VERSION MANIFESTS_spin_operator_BASE MANIFESTS_spin_operator_FILES \
-	SCALE_TO_ZERO_NODE_PORT KEDA_VERSION KEDA_HTTP_ADD_ON_VERSION MANIFESTS_keda_http_add_on_BASE MANIFESTS_keda_http_add_on_FILES \
+	SCALE_TO_ZERO_NODE_PORT KEDA_VERSION KEDA_HTTP_ADD_ON_VERSION MANIFESTS_keda_http_add_on_BASE MANIFESTS_keda_http_add_on_FILES MANIFESTS_keda_BASE MANIFESTS_keda_FILES \
 	MANIFESTS_k3d_config_schema_BASE MANIFESTS_k3d_config_schema_FILES
 
 # What make runs against a cluster (cluster-checks/: one subcommand per target).
@@ -404,7 +408,7 @@ deploy-scale-to-zero: $(STZ_PUSH_$(SCALE_TO_ZERO)) tool-kubectl tool-skopeo ## S
 undeploy-scale-to-zero: tool-kubectl ## Delete what deploy-scale-to-zero created (SCALE_TO_ZERO=container: the container's), the RuntimeClass if ours and unused
 	kubectl delete -k k8s/$(STZ_DIR) --ignore-not-found
 	$(CLUSTER_CHECKS) runtime-class-release
-	kubectl get httpscaledobject --selector $(RUNTIME_CLASS_LABEL) -o name | grep -q . || \
+	kubectl get interceptorroute --selector $(RUNTIME_CLASS_LABEL) -o name | grep -q . || \
 		kubectl delete service time-service-interceptor --namespace keda --ignore-not-found
 
 cold-start: tool-kubectl ## With both scaled to zero: the first request after zero pods, timed through the interceptor, component and container side by side

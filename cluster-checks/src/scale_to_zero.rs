@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// KEDA's ScaledObject, which the add-on's operator makes, and the add-on's own.
 const KEDA_CRD: &str = "scaledobjects.keda.sh";
-const ADD_ON_CRD: &str = "httpscaledobjects.http.keda.sh";
+const ADD_ON_CRD: &str = "interceptorroutes.http.keda.sh";
 /// The interceptor proxy's Service (config/interceptor/proxy-service.yaml, namePrefix
 /// keda-add-ons-http-, namespace keda) and its port for plain HTTP.
 const INTERCEPTOR_NAMESPACE: &str = "keda";
@@ -137,7 +137,7 @@ pub fn wait(deployment: &str) -> Result<()> {
     let timeout = env_number("COLD_START_ZERO_SECONDS", 180)?;
     match wait_zero(&app, Duration::from_secs(timeout))? {
         Some(seconds) => println!("{deployment}: 0 pods after {seconds:.0} s; the interceptor wakes it on the next request"),
-        None => bail!("{deployment} still has pods after {timeout} s: kubectl describe httpscaledobject {deployment}"),
+        None => bail!("{deployment} still has pods after {timeout} s: kubectl describe scaledobject {deployment}"),
     }
     Ok(())
 }
@@ -277,7 +277,7 @@ pub fn table(columns: &[(&str, &[Round])]) -> String {
     out
 }
 
-/// One app scaled to zero: its Deployment and the Host its HTTPScaledObject answers.
+/// One app scaled to zero: its Deployment and the Host its InterceptorRoute answers.
 struct Target {
     column: &'static str,
     app: App,
@@ -323,15 +323,15 @@ pub fn cold_start() -> Result<()> {
     let [component, container] = App::both()?;
     let mut targets = Vec::new();
     for (column, app) in [("WebAssembly", component), ("container", container)] {
-        let Some(scaled) = get_optional("httpscaledobject", app.deployment)? else {
+        let Some(route) = get_optional("interceptorroute", app.deployment)? else {
             println!(
-                "{column}: no HTTPScaledObject {} (make deploy-scale-to-zero), left out",
+                "{column}: no InterceptorRoute {} (make deploy-scale-to-zero), left out",
                 app.deployment
             );
             continue;
         };
-        // The first of its hosts, or any Host when it names none.
-        let host = scaled["spec"]["hosts"][0]
+        // The first host of its first rule, or any Host when it has none (the catch-all).
+        let host = route["spec"]["rules"][0]["hosts"][0]
             .as_str()
             .unwrap_or("localhost")
             .to_string();
@@ -487,13 +487,13 @@ mod tests {
         assert_eq!(
             check_keda(&none).unwrap_err().to_string(),
             "not on this cluster: KEDA and KEDA's HTTP Add-on (no CRD scaledobjects.keda.sh, \
-             httpscaledobjects.http.keda.sh): make cluster-keda installs KEDA v2.20.2 and its HTTP Add-on v0.15.0"
+             interceptorroutes.http.keda.sh): make cluster-keda installs KEDA v2.20.2 and its HTTP Add-on v0.15.0"
         );
         let keda_only = kubectl_canned("crds-keda.json");
         let error = check_keda(&keda_only).unwrap_err().to_string();
         assert!(
             error.starts_with(
-                "not on this cluster: KEDA's HTTP Add-on (no CRD httpscaledobjects.http.keda.sh)"
+                "not on this cluster: KEDA's HTTP Add-on (no CRD interceptorroutes.http.keda.sh)"
             ),
             "{error}"
         );
