@@ -11,7 +11,7 @@ use crate::kube::{env, env_number, kubectl, kubectl_json, App, HpasAway, Pod};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -237,11 +237,22 @@ pub fn registry_outage() -> Result<()> {
         app.scale(1)?;
         app.wait_settled(1)?;
     }
-    let registry: SocketAddr = "127.0.0.1:5001".parse()?;
+    // The registry the images were pushed to (REF's host, localhost:5001 on make cluster's clusters).
+    let pushed_to = env("REF")?
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let registry: Vec<SocketAddr> = pushed_to
+        .to_socket_addrs()
+        .with_context(|| format!("the registry {pushed_to}"))?
+        .collect();
     let stopped = RegistryStopped::stop(kind)?;
     ensure!(
-        TcpStream::connect_timeout(&registry, Duration::from_secs(1)).is_err(),
-        "the registry still answers on {registry} after it was stopped"
+        registry
+            .iter()
+            .all(|addr| TcpStream::connect_timeout(addr, Duration::from_secs(1)).is_err()),
+        "the registry still answers on {pushed_to} after it was stopped"
     );
     let mut runs = Vec::new();
     for app in &apps {
