@@ -100,7 +100,6 @@ NODES ?= 0
 # nodeSelector unless given (make cluster puts it on the nodes it gives the shim; make deploy
 # WASM_NODE_SELECTOR=KEY=VALUE applies the RuntimeClass with another).
 RUNTIME_CLASS_FILE := runtimeclass.yaml
-RUNTIME_CLASS := $(shell sed -n 's/^  name: //p' $(RUNTIME_CLASS_FILE))
 RUNTIME_CLASS_LABEL := $(shell sed -n 's|^    \(app.kubernetes.io/part-of\): |\1=|p' $(RUNTIME_CLASS_FILE))
 WASM_NODE_SELECTOR ?= $(shell sed -n '/^  nodeSelector:/,/^[^ ]/{s/^    \([^:]*\): *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1=\2/p}' \
 	$(RUNTIME_CLASS_FILE) | paste -sd, -)

@@ -36,15 +36,12 @@ pub fn pull_errors(events: &Value, pods: &BTreeSet<String>) -> u64 {
         .filter(|event| {
             let pod = event["involvedObject"]["name"].as_str().unwrap_or_default();
             let message = event["message"].as_str().unwrap_or_default();
-            event["involvedObject"]["kind"] == "Pod"
-                && pods.contains(pod)
-                && matches!(
-                    (event["reason"].as_str(), message),
-                    (Some("Failed"), m) if m.starts_with("Failed to pull image")
-                ) | matches!(
-                    (event["reason"].as_str(), message),
-                    (Some("BackOff"), m) if m.starts_with("Back-off pulling image")
-                )
+            let pull_failed = match event["reason"].as_str() {
+                Some("Failed") => message.starts_with("Failed to pull image"),
+                Some("BackOff") => message.starts_with("Back-off pulling image"),
+                _ => false,
+            };
+            event["involvedObject"]["kind"] == "Pod" && pods.contains(pod) && pull_failed
         })
         .map(|event| event["count"].as_u64().unwrap_or(1))
         .sum()
@@ -148,7 +145,7 @@ fn cluster_script(kind: &str, step: &str) -> Result<()> {
     Ok(())
 }
 
-/// Until `replicas` pods are Ready and none is stopping (or `seconds` ran out): how many were
+/// Until REPLICAS pods are Ready and none is stopping (or `seconds` ran out): how many were
 /// Ready, how long it took, the names of every pod seen, and why those not Ready waited.
 fn until_ready(
     app: &App,

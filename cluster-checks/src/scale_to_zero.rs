@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// KEDA's ScaledObject, which the add-on's operator makes, and the add-on's own.
+/// KEDA's ScaledObject and the add-on's InterceptorRoute, the two objects k8s/keda-http/ applies.
 const KEDA_CRD: &str = "scaledobjects.keda.sh";
 const ADD_ON_CRD: &str = "interceptorroutes.http.keda.sh";
 /// The interceptor proxy's Service (config/interceptor/proxy-service.yaml, namePrefix

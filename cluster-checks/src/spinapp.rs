@@ -25,7 +25,7 @@
 
 use crate::kube::{get_optional, has_crd, kubectl, kubectl_json, objects};
 use crate::runtime_class::{self, is_ours, PROJECT_LABEL};
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -410,7 +410,11 @@ pub fn prepare(executor_file: &str, deployment: &str) -> Result<()> {
 /// sets and a SpinApp cannot, checks that the operator's next reconcile keeps the patch, and waits
 /// for the rollout and the SpinApp to be available.
 pub fn harden(base_dir: &str, deployment: &str) -> Result<()> {
-    let operators = wait_for(deployment, "spin-operator made no Deployment", |_| true)?;
+    let operators = wait_for(deployment, 120, Option::is_some)
+        .with_context(|| {
+            format!("spin-operator made no Deployment: see kubectl describe spinapp {deployment}")
+        })?
+        .context("the Deployment went away")?;
     check_not_deployed_plainly(Some(&operators))?;
     let rendered = objects(&kubectl(&[
         "create",
@@ -455,15 +459,24 @@ pub fn harden(base_dir: &str, deployment: &str) -> Result<()> {
     Ok(())
 }
 
-/// The Deployment `name` once `ready` holds for it, read every half second for up to 120 s.
-fn wait_for(name: &str, waiting: &str, ready: impl Fn(&Value) -> bool) -> Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(120);
+/// The Deployment `name` (or its absence) once `done` holds for it, read every half second for up
+/// to `seconds`.
+fn wait_for(
+    name: &str,
+    seconds: u64,
+    done: impl Fn(&Option<Value>) -> bool,
+) -> Result<Option<Value>> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
-        match get_optional("deployment", name)? {
-            Some(found) if ready(&found) => return Ok(found),
-            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
-            _ => bail!("{waiting} in 120 s: see kubectl describe spinapp {name}"),
+        let found = get_optional("deployment", name)?;
+        if done(&found) {
+            return Ok(found);
         }
+        ensure!(
+            Instant::now() < deadline,
+            "deployment/{name}: still not so after {seconds} s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -485,11 +498,11 @@ fn check_kept_after_reconcile(deployment: &str, patch: &Value) -> Result<()> {
         "-p",
         &touch.to_string(),
     ])?;
-    let live = wait_for(
-        deployment,
-        "spin-operator did not apply the touched SpinApp to its Deployment",
-        |found| found["metadata"]["annotations"][RECONCILE_MARK] == mark.as_str(),
-    )?;
+    let live = wait_for(deployment, 120, |found| {
+        found.as_ref().is_some_and(|found| found["metadata"]["annotations"][RECONCILE_MARK] == mark.as_str())
+    })
+    .with_context(|| format!("spin-operator did not apply the touched SpinApp to its Deployment: see kubectl describe spinapp {deployment}"))?
+    .context("the Deployment went away")?;
     let taken = not_kept(patch, &live);
     ensure!(
         taken.is_empty(),
@@ -529,14 +542,12 @@ pub fn undeploy(dir: &str, app: &str, executor: &str) -> Result<()> {
         print!("{}", kubectl(&["delete", "-k", dir, "--ignore-not-found"])?);
         // The garbage collector takes the operator's Deployment after its SpinApp; until it has,
         // the RuntimeClass counts as used (make undeploy-spinapp's runtime-class-release).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while get_optional("deployment", app)?.is_some_and(|found| owned_by_spinapp(&found)) {
-            ensure!(
-                Instant::now() < deadline,
-                "deployment/{app} is still there 60 s after its SpinApp was deleted"
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        wait_for(app, 60, |found| {
+            !found.as_ref().is_some_and(owned_by_spinapp)
+        })
+        .context(
+            "the garbage collector left the operator's Deployment after its SpinApp was deleted",
+        )?;
         let project = &runtime_class::ours()?["metadata"]["labels"][PROJECT_LABEL];
         let selector = format!("{PROJECT_LABEL}={}", project.as_str().unwrap_or_default());
         let name = format!("metadata.name={executor}");
