@@ -126,6 +126,15 @@ pub struct Pod {
     pub waiting: Option<String>,
 }
 
+/// Whether a pod's Ready condition is True.
+pub fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
 /// The pods of `kubectl get pods -o json`.
 pub fn pods_of(list: &Value) -> Result<Vec<Pod>> {
     let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
@@ -145,11 +154,7 @@ pub fn pods_of(list: &Value) -> Result<Vec<Pod>> {
                         .filter_map(|s| s["restartCount"].as_u64())
                         .sum()
                 }),
-                ready: pod["status"]["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True"),
+                ready: is_ready(pod),
                 waiting: statuses
                     .into_iter()
                     .flatten()

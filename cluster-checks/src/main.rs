@@ -15,13 +15,14 @@
 //! | `runtime-class-release` | every `make undeploy*` | deletes the RuntimeClass if it is ours and no Deployment uses it |
 //! | `scale-to-zero-wait` | `make deploy-scale-to-zero` | until the app has no pod |
 //! | `interceptor-nodeport` | `make test-manifests` | the interceptor's NodePort for a given interceptor Service |
-//! | `cold-start` | `make cold-start` | the first request after zero pods, component and container |
+//! | `cold-start` | `make cold-start` | the first request after zero pods and where its time went, a burst of them, the CPU trigger 1 -> 3 -> 0; component and container |
 //! | `registry-outage` | `make registry-outage` | 1 -> 10 and a pod replaced with the registry stopped: every pod starts from the node's image |
 //! | `compare` | `make compare` | the component and the container side by side |
 //! | `self-test` | `make test-cluster-checks` | the load check on loopback, where the outcome is known |
 //!
 //! Every figure and verdict is printed; a failed check exits 1.
 
+mod cold_start;
 mod compare;
 mod drain;
 mod kube;
@@ -35,6 +36,7 @@ mod self_test;
 mod spinapp;
 #[path = "../../tests/support/mod.rs"]
 mod support;
+mod watch;
 
 use anyhow::{bail, Result};
 
@@ -52,7 +54,7 @@ fn main() -> Result<()> {
         ["runtime-class-release"] => runtime_class::runtime_class_release(),
         ["scale-to-zero-wait", deployment] => scale_to_zero::wait(deployment),
         ["interceptor-nodeport", interceptor] => scale_to_zero::render_node_port(interceptor),
-        ["cold-start"] => scale_to_zero::cold_start(),
+        ["cold-start"] => cold_start::cold_start(),
         ["rollout"] => rollout::rollout(),
         ["drain-check"] => drain::drain_check(),
         ["compare"] => compare::compare(),
