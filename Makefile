@@ -253,7 +253,7 @@ test-cluster: tool-go tool-python
 
 # make deploy-spinapp's and deploy-scale-to-zero's checks against a stub kubectl: what they apply, in
 # which order, and nothing when they stop.
-test-cluster-commands: tool-python tool-kubectl
+test-cluster-commands: tool-python tool-kubectl tool-oha
 	scripts/test-cluster-commands
 
 test-manifests: tool-kubectl tool-python
