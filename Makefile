@@ -44,6 +44,10 @@ MANIFESTS_spin_operator_FILES := \
 # (scripts/fetch-tools keda-http-add-on, keda).
 KEDA_VERSION := v2.20.2
 KEDA_HTTP_ADD_ON_VERSION := v0.15.0
+# The add-on's activation timing, set on its scaler by make cluster-keda (docs/scale-to-zero.md):
+# its queue tick (a Go duration) and its push interval to KEDA, in ms. The add-on's are 500ms and 200.
+KEDA_HTTP_QUEUE_TICK := 100ms
+KEDA_HTTP_PUSH_INTERVAL_MS := 100
 MANIFESTS_keda_http_add_on_BASE := https://raw.githubusercontent.com/kedacore/http-add-on/4ea8a863bd7c16464dc5afbe9ebc8a26e563fac0
 MANIFESTS_keda_http_add_on_FILES := \
 	config/crd/bases/http.keda.sh_interceptorroutes.yaml=a706e998936b0ba41ff890673be57578f6280b0b3308e9b86b67b745d7b3480b
@@ -129,7 +133,7 @@ export SPIN_VERSION K3D_VERSION K3D_SHA256_amd64 K3D_SHA256_arm64 KIND_VERSION K
 	NODE_PORT CONTAINER_NODE_PORT LB_PORT KIND_NODE_IMAGE METRICS_SERVER_VERSION CLOUD_PROVIDER_KIND_IMAGE \
 	IMAGE_FORM REF CONTAINER_REF NODES RUNTIME_CLASS_FILE WASM_NODE_SELECTOR \
 	HELM_VERSION SPIN_OPERATOR_VERSION CERT_MANAGER_VERSION MANIFESTS_spin_operator_BASE MANIFESTS_spin_operator_FILES \
-	SCALE_TO_ZERO_NODE_PORT KEDA_VERSION KEDA_HTTP_ADD_ON_VERSION MANIFESTS_keda_http_add_on_BASE MANIFESTS_keda_http_add_on_FILES MANIFESTS_keda_BASE MANIFESTS_keda_FILES \
+	SCALE_TO_ZERO_NODE_PORT KEDA_VERSION KEDA_HTTP_ADD_ON_VERSION KEDA_HTTP_QUEUE_TICK KEDA_HTTP_PUSH_INTERVAL_MS MANIFESTS_keda_http_add_on_BASE MANIFESTS_keda_http_add_on_FILES MANIFESTS_keda_BASE MANIFESTS_keda_FILES \
 	MANIFESTS_k3d_config_schema_BASE MANIFESTS_k3d_config_schema_FILES
 
 # What make runs against a cluster (cluster-checks/: one subcommand per target).
