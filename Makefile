@@ -357,7 +357,7 @@ cluster-spinkube: cluster-tools ## Install SpinKube's spin-operator on the clust
 	scripts/fetch-tools helm spin-operator
 	scripts/cluster spinkube
 
-cluster-keda: cluster-tools ## Install KEDA v2.20.2 and its HTTP Add-on v0.15.0 on the cluster, for deploy-scale-to-zero
+cluster-keda: cluster-tools ## Install KEDA v2.20.2 and its HTTP Add-on v0.15.0 on the cluster (its scaler's activation timing set), for deploy-scale-to-zero
 	scripts/cluster keda
 
 cluster-delete: ## Delete the cluster and its registry
@@ -414,7 +414,7 @@ undeploy-scale-to-zero: tool-kubectl ## Delete what deploy-scale-to-zero created
 	kubectl get interceptorroute --selector $(RUNTIME_CLASS_LABEL) -o name | grep -q . || \
 		kubectl delete service time-service-interceptor --namespace keda --ignore-not-found
 
-cold-start: tool-kubectl ## With both scaled to zero: the first request after zero pods, timed through the interceptor, component and container side by side
+cold-start: tool-kubectl tool-oha ## With both scaled to zero, through the interceptor: the first request after zero and where its time went, a burst of 20, CPU load 1 -> 3 then idle to 0; side by side
 	$(CLUSTER_CHECKS) cold-start
 
 deploy-container: push-container tool-kubectl tool-skopeo ## Push the Go service and apply k8s/container/ with its digest: the container beside the component, NodePort 30081
