@@ -427,6 +427,23 @@ impl Watches {
         ]))
     }
 
+    /// Until the Deployment's and the EndpointSlices' watches have printed what they list, then half a
+    /// second more: the pods' lists nothing at zero, so nothing shows when it has started, and it was
+    /// started with the others. A request sent before its watch is up would lose its first steps.
+    fn established(&self) -> Result<()> {
+        let [deployment, _, slices] = &self.0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while deployment.events().is_empty() || slices.events().is_empty() {
+            ensure!(
+                Instant::now() < deadline,
+                "kubectl get --watch printed nothing in 30 s"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        thread::sleep(Duration::from_millis(500));
+        Ok(())
+    }
+
     fn seen(&self) -> Seen {
         let [deployment, pods, slices] = &self.0;
         Seen {
@@ -449,6 +466,7 @@ fn timed_get(addr: SocketAddr, host: &str) -> Sample {
 fn round(clock: Instant, addr: SocketAddr, target: &Target, timeout: Duration) -> Result<Round> {
     let watches = Watches::start(clock, target)?;
     let from_zero = wait_zero(&target.app, timeout)?.is_some();
+    watches.established()?;
     let sent = clock.elapsed().as_secs_f64();
     let cold = timed_get(addr, &target.host);
     let warm = timed_get(addr, &target.host);
@@ -474,6 +492,7 @@ fn burst(
 ) -> Result<Burst> {
     let watches = Watches::start(clock, target)?;
     let from_zero = wait_zero(&target.app, timeout)?.is_some();
+    watches.established()?;
     let sent = clock.elapsed().as_secs_f64();
     let start = Barrier::new(requests);
     let samples = thread::scope(|scope| {

@@ -42,14 +42,14 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Watches `kubectl get WHAT`, stamping events with `clock.elapsed()`.
+    /// Watches `kubectl get WHAT`, stamping events with `clock.elapsed()`; kubectl's own errors (a
+    /// watch refused, say) go to stderr as they come.
     pub fn start(clock: Instant, what: &[&str]) -> Result<Watch> {
         let mut kubectl = Command::new("kubectl")
             .arg("get")
             .args(what)
             .args(["--watch", "--output-watch-events", "-o", "json"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .context("running kubectl get --watch")?;
         let stdout = kubectl.stdout.take().context("kubectl's stdout")?;
