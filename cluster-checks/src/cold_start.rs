@@ -433,7 +433,7 @@ impl Watches {
     fn established(&self) -> Result<()> {
         let [deployment, _, slices] = &self.0;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while deployment.events().is_empty() || slices.events().is_empty() {
+        while !deployment.printed() || !slices.printed() {
             ensure!(
                 Instant::now() < deadline,
                 "kubectl get --watch printed nothing in 30 s"

@@ -71,6 +71,11 @@ impl Watch {
         })
     }
 
+    /// Whether kubectl has printed anything yet.
+    pub fn printed(&self) -> bool {
+        !self.events.lock().unwrap().is_empty()
+    }
+
     /// The events so far.
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().unwrap().clone()
