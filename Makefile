@@ -181,7 +181,7 @@ tool-skopeo:  # pushes the OCI layouts (IMAGE_FORM=wasm and image, push-containe
 	@$(call apt-install,skopeo,skopeo)
 tool-python:
 	@test -x $(VENV)/bin/checkov || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(PYTHON_TOOLS); }
-tool-kubectl:  # test-manifests renders with kubectl kustomize
+tool-kubectl:  # test-manifests renders with kubectl kustomize; test-cluster-commands watches a fake apiserver with it
 	@command -v kubectl >/dev/null || scripts/fetch-tools kubectl
 tool-spin:  # make push IMAGE_FORM=spinkube pushes with spin registry push
 	@command -v spin >/dev/null || scripts/fetch-tools spin
